@@ -1,0 +1,151 @@
+"""Checkout: what happens when an online order arrives.
+
+The web shop asks the allocation policy which node(s) fulfil the order, on the stock it
+*sees* (visibility mode); if no node seems to have an item the sale is lost. Otherwise
+the order is confirmed, stock is reserved, the customer is shown a promise that follows
+the allocation (same-day or later for home delivery; a ready time for click & collect:
+hours from store stock, a later shuttle from the warehouse) and parcels go to picking.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from optimizer.allocation import (
+    BACKORDER,
+    AllocationPlan,
+    AllocationProblem,
+    allocate_nearest_with_stock,
+    allocate_warehouse_only,
+)
+from sim.demand import CC, HOME
+from sim.ledger import OrderRecord, Parcel
+from sim.network import DAY_MIN
+
+if TYPE_CHECKING:
+    from sim.model import World
+
+POLICIES = {
+    "warehouse_only": allocate_warehouse_only,
+    "nearest_with_stock": allocate_nearest_with_stock,
+}
+
+
+def allocation_problem(world: World, i: int, order: OrderRecord) -> AllocationProblem:
+    """A one-order allocation problem over every node, from the world's current state."""
+    sc, net, book = world.scenario, world.net, world.orders
+    skus, qty = book.baskets.lines(i)
+    local_skus, line_sku = np.unique(skus, return_inverse=True)
+    nodes = np.arange(len(net.ids))
+    available = world.stock.visible(sc.visibility.mode, nodes, local_skus)
+    safety = np.where(net.is_store, sc.inventory.store_safety_stock_units, 0)[:, None]
+    eligible = net.can_pick & ~np.array([net.in_outage(n, world.env.now) for n in nodes])
+    dist = net.distance_to(book.lat[i], book.lon[i])
+    pick_cost = np.where(
+        net.is_store, sc.costs.pick_per_line_store_eur, sc.costs.pick_per_line_warehouse_eur
+    )
+    if order.channel == HOME:
+        ship = dist * sc.costs.delivery_estimate_per_km_eur
+        eligible &= ~net.is_store | (sc.policies.ship_from_store & world.fleet.has_depot)
+    else:
+        ship = np.where(
+            net.is_store,
+            0.0,
+            sc.costs.transfer_per_item_eur * order.n_units + sc.costs.cc_ship_to_store_penalty_eur,
+        )
+        eligible &= ~net.is_store | (nodes == order.pickup_store)
+    return AllocationProblem(
+        line_order=np.zeros(len(skus), dtype=np.int64),
+        line_sku=line_sku.astype(np.int64),
+        line_qty=qty,
+        available=available,
+        safety_stock=np.broadcast_to(safety, available.shape),
+        is_warehouse=~net.is_store,
+        pick_cost_per_line_eur=pick_cost,
+        capacity_lines=np.full(len(nodes), np.inf),
+        eligible=eligible[None, :],
+        ship_cost_eur=ship[None, :],
+        late_cost_eur=np.zeros((1, len(nodes))),
+        max_nodes_per_order=sc.policies.max_nodes_per_order,
+    )
+
+
+def promise_home(world: World, created_min: float) -> float:
+    """Delivery by the end of today (before the cut-off) or of a later day."""
+    p = world.scenario.promise
+    day = np.floor(created_min / DAY_MIN)
+    hour = (created_min - day * DAY_MIN) / 60
+    same_day = p.same_day_cutoff_hour is not None and hour < p.same_day_cutoff_hour
+    days_out = 0 if same_day else max(p.standard_days, 1)
+    return float((day + days_out) * DAY_MIN + p.delivery_end_hour * 60)
+
+
+def promise_store_pick(world: World, store: int, created_min: float) -> float:
+    """Ready within ``store_ready_hours`` of opening time at the store."""
+    hours = world.scenario.promise.store_ready_hours * 60
+    start = world.net.next_open(store, created_min)
+    ready = start + hours
+    close = np.floor(start / DAY_MIN) * DAY_MIN + world.net.close_hour[store] * 60
+    return float(ready if ready <= close else world.net.next_open(store, close) + hours)
+
+
+def promise_ship_to_store(world: World, warehouse: int, store: int, created_min: float) -> float:
+    """Ready after the first shuttle that leaves at least ``ship_to_store_prep_hours`` later."""
+    prep_min = world.scenario.promise.ship_to_store_prep_hours * 60
+    depart = world.shuttles.next_departure(created_min + prep_min)
+    arrive = depart + world.shuttles.leg_min(warehouse, store)
+    return world.net.next_open(store, arrive) + 60.0
+
+
+def checkout(world: World, i: int) -> None:
+    """Handle online order i of the order book at its creation time."""
+    book, sc = world.orders, world.scenario
+    skus, qty = book.baskets.lines(i)
+    channel = int(book.channel[i])
+    order = OrderRecord(
+        id=i,
+        channel=channel,
+        created_min=float(book.created_min[i]),
+        value_eur=float(book.value_eur[i]),
+        n_lines=len(skus),
+        n_units=int(qty.sum()),
+    )
+    world.ledger.orders.append(order)
+    if channel == CC:
+        order.pickup_store = world.net.nearest_store(book.lat[i], book.lon[i])
+        if order.pickup_store < 0:
+            order.cancel_reason = "no store for click & collect"
+            order.finish("lost_sale")
+            return
+    problem = allocation_problem(world, i, order)
+    plan: AllocationPlan = POLICIES[sc.policies.allocation](problem)
+    if (plan.line_node == BACKORDER).any():
+        order.cancel_reason = "out of stock as seen by the web shop"
+        order.finish("lost_sale")
+        return
+    nodes = sorted(set(plan.line_node.tolist()))
+    order.nodes = tuple(nodes)
+    order.stage = "picking"
+    order.parcels_open = len(nodes)
+    order.charge("handling_eur", sc.costs.handling_per_order_eur)
+    if channel == HOME:
+        order.promised_min = promise_home(world, order.created_min)
+        dest = (float(book.lat[i]), float(book.lon[i]))
+    else:
+        store = order.pickup_store
+        order.ship_to_store = any(not world.net.is_store[n] for n in nodes)
+        order.promised_min = max(
+            promise_ship_to_store(world, n, store, order.created_min)
+            if not world.net.is_store[n]
+            else promise_store_pick(world, store, order.created_min)
+            for n in nodes
+        )
+        dest = (float(world.net.lat[store]), float(world.net.lon[store]))
+    for node in nodes:
+        mask = plan.line_node == node
+        parcel = Parcel(order, node, skus[mask], qty[mask], dest)
+        world.stock.reserve(node, parcel.skus, parcel.qty)
+        world.parcels.setdefault(i, []).append(parcel)
+        world.env.process(world.fulfil(parcel))

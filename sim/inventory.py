@@ -1,0 +1,187 @@
+"""Stock at every node: true units, the inventory system's records, and what the web sees.
+
+Three quantities per (node, SKU) are kept apart on purpose:
+- ``true``: units physically on the shelf; walk-ins and pickers take from it, shrinkage
+  (theft, damage) removes from it unseen.
+- ``record``: what the node's inventory system believes; store records start wrong for a
+  share of SKUs and drift with shrinkage, so a store pick can fail.
+- the web's view: records minus the web's own open reservations, for the nodes the
+  visibility mode lets it see (``unified`` all, live; ``siloed`` warehouses only;
+  ``delayed`` stores as of their last sync).
+
+Replenishment reviews the inventory position (record + on order) with (s,S), (R,Q) or
+periodic order-up-to policies whose levels are days of the node's expected demand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.scenario import Replenishment, Scenario
+
+
+@dataclass
+class StockFlows:
+    """Units moved, for the conservation check: initial + in − out = final."""
+
+    initial: int = 0
+    received: int = 0
+    restocked: int = 0
+    sold_walk_in: int = 0
+    picked: int = 0
+    shrinkage: int = 0
+
+
+@dataclass
+class Stock:
+    """Stock arrays of shape (n_nodes, n_skus); node order is warehouses, then stores."""
+
+    true: np.ndarray
+    record: np.ndarray
+    reserved: np.ndarray
+    snapshot: np.ndarray
+    on_order: np.ndarray
+    expected_daily: np.ndarray
+    is_store: np.ndarray
+    flows: StockFlows = field(default_factory=StockFlows)
+
+    def visible(self, mode: str, nodes: np.ndarray, skus: np.ndarray) -> np.ndarray:
+        """Units the web believes it may still sell, shape (len(nodes), len(skus))."""
+        idx = np.ix_(nodes, skus)
+        rec = self.record[idx]
+        if mode == "delayed":
+            rec = np.where(self.is_store[nodes][:, None], self.snapshot[idx], rec)
+        seen = rec - self.reserved[idx]
+        if mode == "siloed":
+            seen = np.where(self.is_store[nodes][:, None], 0, seen)
+        return np.maximum(seen, 0)
+
+    def reserve(self, node: int, skus: np.ndarray, qty: np.ndarray) -> None:
+        np.add.at(self.reserved[node], skus, qty)
+
+    def release(self, node: int, skus: np.ndarray, qty: np.ndarray) -> None:
+        np.subtract.at(self.reserved[node], skus, qty)
+
+    def pick(self, node: int, skus: np.ndarray, qty: np.ndarray) -> bool:
+        """Take a parcel's lines off the shelf, all or nothing; the reservation ends either
+        way. False when the shelf is short (the order was oversold)."""
+        self.release(node, skus, qty)
+        if (self.true[node, skus] < qty).any():
+            # The picker finds the gap: the record is corrected to what is there.
+            self.record[node, skus] = np.minimum(self.record[node, skus], self.true[node, skus])
+            return False
+        self.true[node, skus] -= qty
+        self.record[node, skus] = np.maximum(self.record[node, skus] - qty, 0)
+        self.flows.picked += int(qty.sum())
+        return True
+
+    def walk_in(self, node: int, skus: np.ndarray, qty: np.ndarray, protect_reserved: bool) -> int:
+        """A shopper takes what the shelf has of each line; returns the lines not found.
+        With ``protect_reserved`` the web's reservations are held back from shoppers."""
+        shelf = self.true[node, skus]
+        if protect_reserved:
+            shelf = shelf - self.reserved[node, skus]
+        ok = shelf >= qty
+        sold_skus, sold_qty = skus[ok], qty[ok]
+        self.true[node, sold_skus] -= sold_qty
+        self.record[node, sold_skus] = np.maximum(self.record[node, sold_skus] - sold_qty, 0)
+        self.flows.sold_walk_in += int(sold_qty.sum())
+        return int((~ok).sum())
+
+    def restock(self, node: int, skus: np.ndarray, qty: np.ndarray) -> None:
+        """Units come back to a shelf (a no-show, a return, a failed delivery)."""
+        np.add.at(self.true[node], skus, qty)
+        np.add.at(self.record[node], skus, qty)
+        self.flows.restocked += int(qty.sum())
+
+    def shrink(self, node: int, rng: np.random.Generator, mean_units: float) -> None:
+        """Units vanish unseen, likelier from SKUs with more on the shelf."""
+        n = int(rng.poisson(mean_units))
+        total = int(self.true[node].sum())
+        if n == 0 or total == 0:
+            return
+        gone = rng.choice(self.true.shape[1], size=min(n, total), p=self.true[node] / total)
+        np.subtract.at(self.true[node], gone, 1)
+        np.maximum(self.true[node], 0, out=self.true[node])
+        self.flows.shrinkage += min(n, total)
+
+    def sync(self) -> None:
+        """Store records reach the web (delayed visibility)."""
+        self.snapshot[:] = self.record
+
+    def review(self, node: int, policy: Replenishment, day: int) -> np.ndarray:
+        """Units to order now for each SKU of one node."""
+        demand = self.expected_daily[node]
+        position = self.record[node] + self.on_order[node]
+        if policy.policy == "sS":
+            s, big_s = np.ceil(demand * policy.reorder_point_days), demand * policy.order_up_to_days
+            qty = np.where(position <= s, np.ceil(big_s) - position, 0)
+        elif policy.policy == "RQ":
+            r = np.ceil(demand * policy.reorder_point_days)
+            q = np.maximum(np.ceil(demand * policy.order_qty_days), 1)
+            # Order as many Q as lift the position above R.
+            qty = np.where(position <= r, q * np.ceil((r - position + 1) / q), 0)
+        else:
+            due = day % policy.review_period_days == 0
+            qty = np.ceil(demand * policy.order_up_to_days) - position if due else 0 * position
+        qty = np.maximum(qty, 0).astype(np.int64)
+        return np.where(qty >= policy.min_order_units, qty, 0)
+
+    def order(self, node: int, qty: np.ndarray) -> None:
+        self.on_order[node] += qty
+
+    def receive(self, node: int, qty: np.ndarray) -> None:
+        self.on_order[node] -= qty
+        self.true[node] += qty
+        self.record[node] += qty
+        self.flows.received += int(qty.sum())
+
+
+def expected_daily_demand(scenario: Scenario, popularity: np.ndarray) -> np.ndarray:
+    """Units per day each node expects to sell of each SKU (sets stock and policy levels).
+
+    Warehouses share all online units; stores see their walk-ins plus an equal share of
+    click & collect."""
+    d = scenario.demand
+    units_per_order = d.lines_per_order_mean * d.units_per_line_mean
+    n_wh = len(scenario.network.warehouses)
+    n_st = len(scenario.network.stores)
+    rows = [np.full_like(popularity, d.online_orders_per_day * units_per_order / n_wh)] * n_wh
+    cc_per_store = d.online_orders_per_day * d.click_and_collect_share / max(n_st, 1)
+    for store in scenario.network.stores:
+        units = store.walk_ins_per_day * d.walk_in_lines_mean + cc_per_store * units_per_order
+        rows.append(np.full_like(popularity, units))
+    return np.vstack(rows) * popularity[None, :] if rows else np.zeros((0, len(popularity)))
+
+
+def initial_stock(scenario: Scenario, popularity: np.ndarray, rng: np.random.Generator) -> Stock:
+    """Opening stock (days of cover) and store records with the scenario's error rate."""
+    inv = scenario.inventory
+    expected = expected_daily_demand(scenario, popularity)
+    n_wh = len(scenario.network.warehouses)
+    n_nodes = expected.shape[0]
+    is_store = np.arange(n_nodes) >= n_wh
+    days = np.where(is_store, inv.store_initial_days, inv.warehouse_initial_days)[:, None]
+    true = np.ceil(expected * days).astype(np.int64)
+    true[is_store] = np.maximum(true[is_store], inv.store_min_units)
+    record = true.copy()
+    stores = np.flatnonzero(is_store)
+    if len(stores) and inv.record_error_share > 0 and inv.record_error_mean_units > 0:
+        shape = (len(stores), true.shape[1])
+        wrong = rng.uniform(size=shape) < inv.record_error_share
+        size = 1 + rng.poisson(max(inv.record_error_mean_units - 1.0, 0.0), shape)
+        sign = np.where(rng.uniform(size=shape) < 0.5, -1, 1)
+        record[stores] = np.maximum(true[stores] + np.where(wrong, sign * size, 0), 0)
+    zeros = np.zeros_like(true)
+    return Stock(
+        true=true,
+        record=record,
+        reserved=zeros.copy(),
+        snapshot=record.copy(),
+        on_order=zeros.copy(),
+        expected_daily=expected,
+        is_store=is_store,
+        flows=StockFlows(initial=int(true.sum())),
+    )
