@@ -307,4 +307,5 @@ class Fleet:
         world = self.world
         ready = world.net.next_open(store, world.env.now)
         yield world.env.timeout(ready - world.env.now)
+        parcel.order.ready_min = np.fmax(parcel.order.ready_min, ready)
         yield from world.customers.collect_redirected(parcel, store)

@@ -41,6 +41,29 @@ def on_time(orders: pd.DataFrame, horizon_min: float) -> pd.Series:
     return pd.Series(np.where(judged, met, np.nan), index=orders.index)
 
 
+def add_experience(orders: pd.DataFrame) -> pd.DataFrame:
+    """The customer-experience columns the satisfaction model reads (see :mod:`sim.csat`).
+
+    Home orders are judged on delivery (or collection, when redirected to a store) against
+    the promised deadline. Click & collect orders are judged on the ready time: early
+    readiness counts as ``lateness_days`` < 0, late readiness as ``cc_ready_late_h``. Lost
+    parcels count as cancelled (the customer gets a refund, not the goods). No-shows,
+    lost sales and open orders have no experience to score (NaN).
+    """
+    out = orders.copy()
+    home = out["channel"] == "home_delivery"
+    end = np.where(home, out["delivered_min"].fillna(out["collected_min"]), out["ready_min"])
+    late_min = end - out["promised_min"]
+    scored = out["status"].isin(["delivered", "collected", "returned"]).to_numpy()
+    late_min = np.where(scored, late_min, np.nan)
+    out["lateness_days"] = np.where(home, late_min, np.minimum(late_min, 0.0)) / 1440.0
+    out["cc_ready_late_h"] = np.where(home, 0.0, np.nan_to_num(np.maximum(late_min, 0.0)) / 60)
+    out["lead_time_days"] = np.where(scored, end - out["created_min"], np.nan) / 1440.0
+    out["cancelled"] = out["status"].isin(["cancelled", "lost"])
+    out["desk_wait_min"] = out["desk_wait_min"].fillna(0.0)
+    return out
+
+
 def compute_kpis(
     scenario: Scenario,
     orders: pd.DataFrame,

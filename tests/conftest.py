@@ -14,7 +14,7 @@ SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 def shared_data_dir() -> Path:
     """``../shared/data`` beside the project; tests that need it skip in a user's fresh clone."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data folder {SHARED_DATA} is absent (it ships beside CI, not in clones)")
+        pytest.skip(f"shared data folder {SHARED_DATA} is absent (it sits beside CI, not clones)")
     return SHARED_DATA
 
 

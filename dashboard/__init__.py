@@ -1,0 +1,1 @@
+"""Streamlit dashboard comparing scenario results (no model logic lives here)."""
