@@ -41,11 +41,8 @@ def allocation_problem(world: World, i: int, order: OrderRecord) -> AllocationPr
     nodes = np.arange(len(net.ids))
     available = world.stock.visible(sc.visibility.mode, nodes, local_skus)
     safety = np.where(net.is_store, sc.inventory.store_safety_stock_units, 0)[:, None]
-    eligible = net.can_pick & ~np.array([net.in_outage(n, world.env.now) for n in nodes])
+    eligible = net.can_pick & net.up(world.env.now)
     dist = net.distance_to(book.lat[i], book.lon[i])
-    pick_cost = np.where(
-        net.is_store, sc.costs.pick_per_line_store_eur, sc.costs.pick_per_line_warehouse_eur
-    )
     if order.channel == HOME:
         ship = dist * sc.costs.delivery_estimate_per_km_eur
         eligible &= ~net.is_store | (sc.policies.ship_from_store & world.fleet.has_depot)
@@ -63,7 +60,7 @@ def allocation_problem(world: World, i: int, order: OrderRecord) -> AllocationPr
         available=available,
         safety_stock=np.broadcast_to(safety, available.shape),
         is_warehouse=~net.is_store,
-        pick_cost_per_line_eur=pick_cost,
+        pick_cost_per_line_eur=net.pick_cost_per_line_eur,
         capacity_lines=np.full(len(nodes), np.inf),
         eligible=eligible[None, :],
         ship_cost_eur=ship[None, :],

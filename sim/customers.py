@@ -40,7 +40,8 @@ class Customers:
 
     def collect(self, order: OrderRecord, store: int) -> Generator[simpy.Event, object, None]:
         """A click & collect order is ready at ``store``: the customer comes (or not)."""
-        yield from self._collect(order, store, self.world.parcels[order.id], self._close_cc)
+        parcels = [p for p in self.world.parcels[order.id] if p.status != "cancelled"]
+        yield from self._collect(order, store, parcels, self._close_cc)
 
     def collect_redirected(
         self, parcel: Parcel, store: int
@@ -124,6 +125,7 @@ class Customers:
             order.return_refused = bool(len(net.stores)) and order.channel != CC
             order.charge("return_eur", sc.costs.return_by_mail_eur)
         for p in world.parcels[order.id]:
-            world.stock.restock(p.node if shelf < 0 else shelf, p.skus, p.qty)
+            if p.status != "cancelled":
+                world.stock.restock(p.node if shelf < 0 else shelf, p.skus, p.qty)
         order.returned_min = world.env.now
         order.finish("returned")

@@ -25,12 +25,13 @@ if TYPE_CHECKING:
     from sim.model import World
 
 # Worst outcome first: an order whose parcels end differently takes the worst.
-_PRECEDENCE = ("lost", "failed", "no_show", "collected", "delivered")
+# A cancelled parcel (short at picking) only decides when all the order's parcels were.
+_PRECEDENCE = ("lost", "failed", "no_show", "collected", "delivered", "cancelled")
 
 
 def pick(world: World, parcel: Parcel) -> Generator[simpy.Event, object, None]:
     """Pick one parcel at its node, then send it on."""
-    env, net, sc = world.env, world.net, world.scenario
+    env, net = world.env, world.net
     node = parcel.node
     opening = net.next_open(node, env.now)
     if opening > env.now:
@@ -47,16 +48,11 @@ def pick(world: World, parcel: Parcel) -> Generator[simpy.Event, object, None]:
     if parcel.status == "cancelled":
         return
     order = parcel.order
-    rate = (
-        sc.costs.pick_per_line_store_eur
-        if net.is_store[node]
-        else sc.costs.pick_per_line_warehouse_eur
-    )
-    order.charge("pick_eur", rate * len(parcel.skus))
+    order.charge("pick_eur", float(net.pick_cost_per_line_eur[node]) * len(parcel.skus))
     if not world.stock.pick(node, parcel.skus, parcel.qty):
         world.ledger.count("pick_failures")
         order.oversold = True
-        cancel_order(world, order, "oversold: the shelf was short at picking")
+        short_pick(world, parcel)
         return
     parcel.status = "picked"
     if order.channel == HOME:
@@ -69,19 +65,20 @@ def pick(world: World, parcel: Parcel) -> Generator[simpy.Event, object, None]:
         world.shuttles.enqueue(parcel)
 
 
-def cancel_order(world: World, order: OrderRecord, reason: str) -> None:
-    """Cancel a confirmed order: parcels not yet picked free their reservation, picked
-    ones go back on the shelf."""
-    for p in world.parcels.get(order.id, ()):
-        if p.status == "picking":
-            world.stock.release(p.node, p.skus, p.qty)
-        elif p.status in ("picked", "at_store"):
-            shelf = order.pickup_store if p.status == "at_store" else p.node
-            world.stock.restock(shelf, p.skus, p.qty)
-        p.status = "cancelled"
-    order.cancel_reason = reason
-    order.parcels_open = 0
-    order.finish("cancelled")
+def short_pick(world: World, parcel: Parcel) -> None:
+    """The shelf was short: this parcel's lines are cancelled (the order was oversold);
+    the order goes on with its other parcels, and is cancelled if none is left."""
+    parcel.status = "cancelled"
+    order = parcel.order
+    if order.channel == HOME:
+        parcel_done(world, parcel, "cancelled")
+        return
+    order.parcels_open -= 1
+    if all(p.status == "cancelled" for p in world.parcels[order.id]):
+        order.cancel_reason = "oversold: the shelf was short at picking"
+        order.finish("cancelled")
+    elif order.parcels_open == 0:
+        _ready_for_collection(world, order)
 
 
 def arrived_at_store(world: World, parcel: Parcel) -> None:
@@ -91,9 +88,13 @@ def arrived_at_store(world: World, parcel: Parcel) -> None:
     order = parcel.order
     order.parcels_open -= 1
     if order.parcels_open == 0:
-        order.ready_min = world.env.now
-        order.stage = "ready_for_collection"
-        world.env.process(world.customers.collect(order, order.pickup_store))
+        _ready_for_collection(world, order)
+
+
+def _ready_for_collection(world: World, order: OrderRecord) -> None:
+    order.ready_min = world.env.now
+    order.stage = "ready_for_collection"
+    world.env.process(world.customers.collect(order, order.pickup_store))
 
 
 def parcel_done(world: World, parcel: Parcel, outcome: str) -> None:
@@ -106,7 +107,10 @@ def parcel_done(world: World, parcel: Parcel, outcome: str) -> None:
         setattr(order, col, np.fmax(getattr(order, col), world.env.now))
     if order.parcels_open == 0:
         outcomes = {p.status for p in world.parcels[order.id]}
-        order.finish(next(s for s in _PRECEDENCE if s in outcomes))
+        outcome = next(s for s in _PRECEDENCE if s in outcomes)
+        if outcome == "cancelled":
+            order.cancel_reason = "oversold: the shelf was short at picking"
+        order.finish(outcome)
         if order.status in ("delivered", "collected"):
             world.customers.maybe_return(order)
 

@@ -63,6 +63,7 @@ class Stock:
 
     def release(self, node: int, skus: np.ndarray, qty: np.ndarray) -> None:
         np.subtract.at(self.reserved[node], skus, qty)
+        assert (self.reserved[node, skus] >= 0).all(), "a reservation was released twice"
 
     def pick(self, node: int, skus: np.ndarray, qty: np.ndarray) -> bool:
         """Take a parcel's lines off the shelf, all or nothing; the reservation ends either

@@ -45,6 +45,10 @@ class Network:
         self.open_hour = np.array([n.open_hour for n in nodes])
         self.close_hour = np.array([n.close_hour for n in nodes])
         self.pick_min_per_line = np.array([60.0 / n.pick_rate_lines_per_hour for n in nodes])
+        costs = scenario.costs
+        self.pick_cost_per_line_eur = np.where(
+            self.is_store, costs.pick_per_line_store_eur, costs.pick_per_line_warehouse_eur
+        )
         self.pickers = [simpy.Resource(env, capacity=max(n.pickers, 1)) for n in nodes]
         self.can_pick = np.array([n.pickers > 0 for n in nodes])
         self.desks = {
@@ -75,6 +79,13 @@ class Network:
 
     def in_outage(self, node: int, t: float) -> bool:
         return any(w.covers(t) for w in self.outages.get(node, ()))
+
+    def up(self, t: float) -> np.ndarray:
+        """Per node: not in an outage at time t."""
+        up = np.ones(len(self.ids), dtype=bool)
+        for node in self.outages:
+            up[node] = not self.in_outage(node, t)
+        return up
 
     def next_open(self, node: int, t: float) -> float:
         """The earliest time ≥ t at which the node is open and not in an outage."""
