@@ -33,6 +33,50 @@ POLICIES = {
 }
 
 
+class DailyQuota:
+    """What each node can still take on today, as the allocator plans it: picking lines
+    (pickers × pick rate × opening hours) and, for home orders, parcels its couriers can
+    carry (vehicles × capacity × dispatch waves inside their shift). Orders count against
+    the day they are placed; the quota resets at midnight."""
+
+    def __init__(self, world: World) -> None:
+        sc, net = world.scenario, world.net
+        nodes = sc.network.nodes
+        self.lines_per_day = np.array(
+            [n.pickers * n.pick_rate_lines_per_hour * (n.close_hour - n.open_hour) for n in nodes]
+        )
+        waves = np.asarray(sc.policies.dispatch_wave_hours)
+        self.parcels_per_day = np.zeros(len(nodes))
+        for entry in sc.fleet:
+            in_shift = (waves >= entry.shift_start_hour) & (waves < entry.shift_end_hour)
+            self.parcels_per_day[net.index[entry.depot]] += (
+                entry.count * entry.capacity_parcels * int(in_shift.sum())
+            )
+        self.day = -1
+        self.lines = np.zeros(len(nodes))
+        self.parcels = np.zeros(len(nodes))
+
+    def _roll(self, t: float) -> None:
+        day = int(t // DAY_MIN)
+        if day != self.day:
+            self.day = day
+            self.lines[:] = 0
+            self.parcels[:] = 0
+
+    def lines_left(self, t: float) -> np.ndarray:
+        self._roll(t)
+        return np.maximum(self.lines_per_day - self.lines, 0)
+
+    def parcels_left(self, t: float) -> np.ndarray:
+        self._roll(t)
+        return np.maximum(self.parcels_per_day - self.parcels, 0)
+
+    def take(self, t: float, node: int, lines: int, home: bool) -> None:
+        self._roll(t)
+        self.lines[node] += lines
+        self.parcels[node] += home
+
+
 def allocation_problem(world: World, i: int, order: OrderRecord) -> AllocationProblem:
     """A one-order allocation problem over every node, from the world's current state."""
     sc, net, book = world.scenario, world.net, world.orders
@@ -45,7 +89,12 @@ def allocation_problem(world: World, i: int, order: OrderRecord) -> AllocationPr
     dist = net.distance_to(book.lat[i], book.lon[i])
     if order.channel == HOME:
         ship = dist * sc.costs.delivery_estimate_per_km_eur
-        eligible &= ~net.is_store | (sc.policies.ship_from_store & world.fleet.has_depot)
+        ships = (
+            sc.policies.ship_from_store
+            & (world.quota.parcels_left(world.env.now) >= 1)
+            & (dist <= sc.policies.ship_from_store_radius_km)
+        )
+        eligible &= ~net.is_store | ships
     else:
         ship = np.where(
             net.is_store,
@@ -61,7 +110,8 @@ def allocation_problem(world: World, i: int, order: OrderRecord) -> AllocationPr
         safety_stock=np.broadcast_to(safety, available.shape),
         is_warehouse=~net.is_store,
         pick_cost_per_line_eur=net.pick_cost_per_line_eur,
-        capacity_lines=np.full(len(nodes), np.inf),
+        # Warehouses take what comes (a backlog shows the overload); stores stop at their quota.
+        capacity_lines=np.where(net.is_store, world.quota.lines_left(world.env.now), np.inf),
         eligible=eligible[None, :],
         ship_cost_eur=ship[None, :],
         late_cost_eur=np.zeros((1, len(nodes))),
@@ -144,5 +194,6 @@ def checkout(world: World, i: int) -> None:
         mask = plan.line_node == node
         parcel = Parcel(order, node, skus[mask], qty[mask], dest)
         world.stock.reserve(node, parcel.skus, parcel.qty)
+        world.quota.take(world.env.now, node, len(parcel.skus), channel == HOME)
         world.parcels.setdefault(i, []).append(parcel)
         world.env.process(world.fulfil(parcel))

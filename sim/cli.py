@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -32,7 +33,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(csat_app, name="csat")
-console = Console()
+# Piped output (CI logs, files) gets a wide table instead of 80 squeezed columns.
+console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
 
 # (kpi key, label, format) of the headline table; absent keys are skipped.

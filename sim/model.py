@@ -16,7 +16,7 @@ import numpy as np
 import simpy
 
 from sim import demand as demand_mod
-from sim.checkout import checkout
+from sim.checkout import DailyQuota, checkout
 from sim.customers import Customers
 from sim.fleet import Fleet
 from sim.fulfilment import Shuttles, pick
@@ -51,12 +51,14 @@ class World:
     fleet: Fleet = field(init=False)
     shuttles: Shuttles = field(init=False)
     customers: Customers = field(init=False)
+    quota: DailyQuota = field(init=False)
     timeseries: list[dict[str, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.fleet = Fleet(self)
         self.shuttles = Shuttles(self)
         self.customers = Customers(self)
+        self.quota = DailyQuota(self)
 
     def fulfil(self, parcel: Parcel) -> Generator[simpy.Event, object, None]:
         return pick(self, parcel)

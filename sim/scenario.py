@@ -290,6 +290,9 @@ class Costs(Strict):
 class Policies(Strict):
     allocation: Literal["warehouse_only", "nearest_with_stock"] = "warehouse_only"
     ship_from_store: bool = Field(False, description="stores with couriers ship home orders")
+    ship_from_store_radius_km: float = Field(
+        5.0, gt=0, description="a store ships only to customers within this road distance"
+    )
     routing: Literal["baseline"] = "baseline"
     dispatch_wave_hours: list[Hour] = Field(default_factory=lambda: [8.0, 11.0, 14.0, 17.0])
     max_nodes_per_order: int = Field(2, ge=1, description="1 = never split an order")
