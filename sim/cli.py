@@ -22,6 +22,7 @@ from rich.table import Table
 from optimizer.errors import ProblemError
 from sim.api import simulate
 from sim.cli_csat import csat_app
+from sim.cli_route import route
 from sim.errors import ScenarioError
 from sim.results import Results, run_dir
 from sim.scenario import Scenario, load_scenario
@@ -33,6 +34,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(csat_app, name="csat")
+app.command("route")(route)
 # Piped output (CI logs, files) gets a wide table instead of 80 squeezed columns.
 console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)

@@ -20,6 +20,7 @@ import simpy
 
 from optimizer.construct import solve_baseline
 from optimizer.problems import RoutePlan, RoutingProblem, Vehicle
+from optimizer.routing import RoutingParams, solve_ortools
 from optimizer.travel import road_distance_km
 from sim.ledger import Parcel, RouteRecord
 from sim.network import DAY_MIN, Window, minutes_from_start
@@ -28,12 +29,20 @@ from sim.scenario import FleetEntry
 if TYPE_CHECKING:
     from sim.model import World
 
-ROUTERS: dict[str, Callable[[RoutingProblem], RoutePlan]] = {"baseline": solve_baseline}
 # Routing matrices are built at this speed; each vehicle's speed_factor rescales them.
 REFERENCE_SPEED_KMH = 30.0
 # Leaving a parcel behind costs more than any detour, more so once it is late.
 DROP_PENALTY_EUR = 1_000.0
 DROP_PENALTY_PER_LATE_DAY_EUR = 1_000.0
+
+
+def router(name: str, solution_limit: int) -> Callable[[RoutingProblem], RoutePlan]:
+    """The routing policy: the constructive baseline, or OR-Tools with a deterministic
+    budget (a count of accepted solutions, never wall time, so runs are reproducible)."""
+    if name == "baseline":
+        return solve_baseline
+    params = RoutingParams(deterministic=True, solution_limit=solution_limit)
+    return lambda problem: solve_ortools(problem, params)
 
 
 @dataclass
@@ -61,7 +70,7 @@ class Fleet:
         for c in self.couriers:
             self.has_depot[c.depot] = True
         self.queue: dict[int, list[Parcel]] = {int(d): [] for d in np.flatnonzero(self.has_depot)}
-        self.route = ROUTERS[sc.policies.routing]
+        self.route = router(sc.policies.routing, sc.policies.routing_solution_limit)
         self.busy_count = 0
         self.absences = [
             (

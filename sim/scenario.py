@@ -293,7 +293,12 @@ class Policies(Strict):
     ship_from_store_radius_km: float = Field(
         5.0, gt=0, description="a store ships only to customers within this road distance"
     )
-    routing: Literal["baseline"] = "baseline"
+    routing: Literal["baseline", "ortools"] = "baseline"
+    routing_solution_limit: int = Field(
+        100,
+        gt=0,
+        description="OR-Tools search budget per wave, in accepted solutions (reproducible)",
+    )
     dispatch_wave_hours: list[Hour] = Field(default_factory=lambda: [8.0, 11.0, 14.0, 17.0])
     max_nodes_per_order: int = Field(2, ge=1, description="1 = never split an order")
 

@@ -25,10 +25,10 @@ def write(tmp_path: Path, data: object, name: str = "s.yaml") -> Path:
 
 
 def test_every_bundled_scenario_validates() -> None:
-    assert len(BUNDLED) >= 6
+    assert len(BUNDLED) >= 7
     names = {load_scenario(p).name for p in BUNDLED}
     assert {"baseline", "ship_from_store", "click_and_collect_push", "unified_inventory",
-            "black_friday", "courier_shortage"} <= names  # fmt: skip
+            "black_friday", "courier_shortage", "ortools_routing"} <= names  # fmt: skip
 
 
 def test_extends_merges_mappings_and_replaces_lists(tmp_path: Path) -> None:
