@@ -25,10 +25,19 @@ def write(tmp_path: Path, data: object, name: str = "s.yaml") -> Path:
 
 
 def test_every_bundled_scenario_validates() -> None:
-    assert len(BUNDLED) >= 7
+    assert len(BUNDLED) >= 8
     names = {load_scenario(p).name for p in BUNDLED}
-    assert {"baseline", "ship_from_store", "click_and_collect_push", "unified_inventory",
-            "black_friday", "courier_shortage", "ortools_routing"} <= names  # fmt: skip
+    expected = {
+        "baseline",
+        "ship_from_store",
+        "click_and_collect_push",
+        "unified_inventory",
+        "delayed_visibility",
+        "black_friday",
+        "courier_shortage",
+        "ortools_routing",
+    }
+    assert expected <= names
 
 
 def test_extends_merges_mappings_and_replaces_lists(tmp_path: Path) -> None:
