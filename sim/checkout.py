@@ -77,15 +77,18 @@ class DailyQuota:
         self.parcels[node] += home
 
 
-def allocation_problem(world: World, i: int, order: OrderRecord) -> AllocationProblem:
-    """A one-order allocation problem over every node, from the world's current state."""
+def allocation_problem(
+    world: World, order: OrderRecord, skus: np.ndarray, qty: np.ndarray, exclude: int = -1
+) -> AllocationProblem:
+    """A one-order allocation problem over every node (but ``exclude``), from the world's
+    current state: stock as the web sees it, quotas, outages, channel rules."""
     sc, net, book = world.scenario, world.net, world.orders
-    skus, qty = book.baskets.lines(i)
+    i = order.id
     local_skus, line_sku = np.unique(skus, return_inverse=True)
     nodes = np.arange(len(net.ids))
     available = world.stock.visible(sc.visibility.mode, nodes, local_skus)
     safety = np.where(net.is_store, sc.inventory.store_safety_stock_units, 0)[:, None]
-    eligible = net.can_pick & net.up(world.env.now)
+    eligible = net.can_pick & net.up(world.env.now) & (nodes != exclude)
     dist = net.distance_to(book.lat[i], book.lon[i])
     if order.channel == HOME:
         ship = dist * sc.costs.delivery_estimate_per_km_eur
@@ -99,7 +102,7 @@ def allocation_problem(world: World, i: int, order: OrderRecord) -> AllocationPr
         ship = np.where(
             net.is_store,
             0.0,
-            sc.costs.transfer_per_item_eur * order.n_units + sc.costs.cc_ship_to_store_penalty_eur,
+            sc.costs.transfer_per_item_eur * int(qty.sum()) + sc.costs.cc_ship_to_store_penalty_eur,
         )
         eligible &= ~net.is_store | (nodes == order.pickup_store)
     return AllocationProblem(
@@ -117,6 +120,30 @@ def allocation_problem(world: World, i: int, order: OrderRecord) -> AllocationPr
         late_cost_eur=np.zeros((1, len(nodes))),
         max_nodes_per_order=sc.policies.max_nodes_per_order,
     )
+
+
+def allocate(
+    world: World, order: OrderRecord, skus: np.ndarray, qty: np.ndarray, exclude: int = -1
+) -> AllocationPlan:
+    problem = allocation_problem(world, order, skus, qty, exclude)
+    return POLICIES[world.scenario.policies.allocation](problem)
+
+
+def alternative_store(world: World, order: OrderRecord, skus: np.ndarray, qty: np.ndarray) -> int:
+    """The nearest other store within the radius whose stock (as seen) covers the basket,
+    if the customer accepts it (likelier the closer it is); otherwise -1."""
+    sc, net, book = world.scenario, world.net, world.orders
+    i = order.id
+    dist = net.distance_to(book.lat[i], book.lon[i])
+    seen = world.stock.visible(sc.visibility.mode, net.stores, skus)
+    covers = (seen - sc.inventory.store_safety_stock_units >= qty[None, :]).all(axis=1)
+    near = dist[net.stores] <= sc.policies.alternative_store_radius_km
+    ok = covers & near & (net.stores != order.pickup_store) & net.up(world.env.now)[net.stores]
+    if not ok.any():
+        return -1
+    k = int(np.argmin(np.where(ok, dist[net.stores], np.inf)))
+    accept = np.exp(-dist[net.stores][k] / sc.customers.alternative_store_accept_km)
+    return int(net.stores[k]) if book.u_accept_alternative[i] < accept else -1
 
 
 def promise_home(world: World, created_min: float) -> float:
@@ -148,7 +175,7 @@ def promise_ship_to_store(world: World, warehouse: int, store: int, created_min:
 
 def checkout(world: World, i: int) -> None:
     """Handle online order i of the order book at its creation time."""
-    book, sc = world.orders, world.scenario
+    book, sc, net = world.orders, world.scenario, world.net
     skus, qty = book.baskets.lines(i)
     channel = int(book.channel[i])
     order = OrderRecord(
@@ -161,39 +188,71 @@ def checkout(world: World, i: int) -> None:
     )
     world.ledger.orders.append(order)
     if channel == CC:
-        order.pickup_store = world.net.nearest_store(book.lat[i], book.lon[i])
+        order.pickup_store = net.nearest_store(book.lat[i], book.lon[i])
         if order.pickup_store < 0:
             order.cancel_reason = "no store for click & collect"
             order.finish("lost_sale")
             return
-    problem = allocation_problem(world, i, order)
-    plan: AllocationPlan = POLICIES[sc.policies.allocation](problem)
+    plan = allocate(world, order, skus, qty)
+    if (
+        channel == CC
+        and sc.policies.offer_alternative_store
+        and ((plan.line_node == BACKORDER).any() or (~net.is_store[plan.line_node]).any())
+    ):
+        store = alternative_store(world, order, skus, qty)
+        if store >= 0:
+            order.pickup_store = store
+            order.alternative_store = True
+            plan = allocate(world, order, skus, qty)
     if (plan.line_node == BACKORDER).any():
         order.cancel_reason = "out of stock as seen by the web shop"
         order.finish("lost_sale")
         return
-    nodes = sorted(set(plan.line_node.tolist()))
-    order.nodes = tuple(nodes)
-    order.stage = "picking"
-    order.parcels_open = len(nodes)
     order.charge("handling_eur", sc.costs.handling_per_order_eur)
     if channel == HOME:
         order.promised_min = promise_home(world, order.created_min)
-        dest = (float(book.lat[i]), float(book.lon[i]))
     else:
-        store = order.pickup_store
-        order.ship_to_store = any(not world.net.is_store[n] for n in nodes)
+        nodes = sorted(set(plan.line_node.tolist()))
         order.promised_min = max(
-            promise_ship_to_store(world, n, store, order.created_min)
-            if not world.net.is_store[n]
-            else promise_store_pick(world, store, order.created_min)
+            promise_ship_to_store(world, n, order.pickup_store, order.created_min)
+            if not net.is_store[n]
+            else promise_store_pick(world, order.pickup_store, order.created_min)
             for n in nodes
         )
-        dest = (float(world.net.lat[store]), float(world.net.lon[store]))
+    launch(world, order, plan, skus, qty)
+
+
+def launch(
+    world: World, order: OrderRecord, plan: AllocationPlan, skus: np.ndarray, qty: np.ndarray
+) -> None:
+    """One parcel per node of the plan: reserve its stock and send it to picking."""
+    net, book = world.net, world.orders
+    nodes = sorted(set(plan.line_node.tolist()))
+    order.nodes = tuple(sorted({*order.nodes, *nodes}))
+    order.stage = "picking"
+    order.parcels_open += len(nodes)
+    if order.channel == HOME:
+        dest = (float(book.lat[order.id]), float(book.lon[order.id]))
+    else:
+        order.ship_to_store |= any(not net.is_store[n] for n in nodes)
+        dest = (float(net.lat[order.pickup_store]), float(net.lon[order.pickup_store]))
     for node in nodes:
         mask = plan.line_node == node
         parcel = Parcel(order, node, skus[mask], qty[mask], dest)
         world.stock.reserve(node, parcel.skus, parcel.qty)
-        world.quota.take(world.env.now, node, len(parcel.skus), channel == HOME)
-        world.parcels.setdefault(i, []).append(parcel)
+        world.quota.take(world.env.now, node, len(parcel.skus), order.channel == HOME)
+        world.parcels.setdefault(order.id, []).append(parcel)
         world.env.process(world.fulfil(parcel))
+
+
+def reallocate(world: World, parcel: Parcel) -> bool:
+    """After a short pick, send the parcel's lines to other nodes if the web sees them
+    there; the promise stands. False when nowhere has them."""
+    plan = allocate(world, parcel.order, parcel.skus, parcel.qty, exclude=parcel.node)
+    if (plan.line_node == BACKORDER).any():
+        return False
+    order = parcel.order
+    order.reallocated = True
+    order.nodes = tuple(n for n in order.nodes if n != parcel.node)
+    launch(world, order, plan, parcel.skus, parcel.qty)
+    return True

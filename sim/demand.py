@@ -67,6 +67,7 @@ class OrderBook:
     u_return: np.ndarray
     return_delay_min: np.ndarray
     desk_service_exp: np.ndarray  # unit-mean exponential, scaled by the desk's service time
+    u_accept_alternative: np.ndarray
 
     def __len__(self) -> int:
         return len(self.created_min)
@@ -163,6 +164,7 @@ def _behaviour(scenario: Scenario, n: int, rng: np.random.Generator) -> dict[str
         "u_return": rng.uniform(size=n),
         "return_delay_min": rng.exponential(c.return_delay_days_mean * 1440.0, n),
         "desk_service_exp": rng.exponential(1.0, n),
+        "u_accept_alternative": rng.uniform(size=n),
     }
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import simpy
 
+from sim.checkout import reallocate
 from sim.demand import HOME
 from sim.ledger import OrderRecord, Parcel
 from sim.network import DAY_MIN
@@ -70,6 +71,8 @@ def short_pick(world: World, parcel: Parcel) -> None:
     the order goes on with its other parcels, and is cancelled if none is left."""
     parcel.status = "cancelled"
     order = parcel.order
+    if world.scenario.policies.reallocate_oversold:
+        reallocate(world, parcel)  # new parcels, if any, keep the order open
     if order.channel == HOME:
         parcel_done(world, parcel, "cancelled")
         return

@@ -61,6 +61,8 @@ class OrderRecord:
     failed_attempts: int = 0
     oversold: bool = False
     ship_to_store: bool = False
+    alternative_store: bool = False
+    reallocated: bool = False
     redirected: bool = False
     locker: bool = False
     desk_wait_min: float = np.nan
@@ -155,6 +157,8 @@ class Ledger:
                 "oversold": o.oversold,
                 "split": len(o.nodes) > 1,
                 "ship_to_store": o.ship_to_store,
+                "alternative_store": o.alternative_store,
+                "reallocated": o.reallocated,
                 "redirected": o.redirected,
                 "locker": o.locker,
                 "desk_wait_min": o.desk_wait_min,
@@ -178,8 +182,8 @@ _ORDER_COLUMNS = [
     "order_id", "channel", "created_min", "value_eur", "n_lines", "n_units", "nodes",
     "pickup_store", "promised_min", "ready_min", "delivered_min", "collected_min",
     "returned_min", "status", "stage", "cancel_reason", "attempts", "failed_attempts",
-    "oversold", "split", "ship_to_store", "redirected", "locker", "desk_wait_min",
-    "return_channel", "return_refused", *COST_COMPONENTS,
+    "oversold", "split", "ship_to_store", "alternative_store", "reallocated", "redirected",
+    "locker", "desk_wait_min", "return_channel", "return_refused", *COST_COMPONENTS,
 ]  # fmt: skip
 
 

@@ -262,6 +262,8 @@ class Customers(Strict):
     return_rate: float = Field(0.08, ge=0, le=1)
     return_delay_days_mean: float = Field(5.0, gt=0)
     store_accepts_online_returns: bool = True
+    # Assumption: P(accept an alternative store d km away) = exp(-d / this).
+    alternative_store_accept_km: float = Field(3.0, gt=0)
     # PwC (2020): 32% leave a brand they love after one bad experience; Ovum: 82%.
     p_churn_given_dissatisfied: float = Field(0.32, ge=0, le=1)
     customer_lifetime_value_eur: float = Field(400.0, ge=0)
@@ -293,6 +295,13 @@ class Policies(Strict):
     ship_from_store_radius_km: float = Field(
         5.0, gt=0, description="a store ships only to customers within this road distance"
     )
+    reallocate_oversold: bool = Field(
+        True, description="a short pick sends its lines to another node that has them"
+    )
+    offer_alternative_store: bool = Field(
+        False, description="C&C: offer a nearby store that has the items before shipping"
+    )
+    alternative_store_radius_km: float = Field(5.0, gt=0)
     routing: Literal["baseline", "ortools"] = "baseline"
     routing_solution_limit: int = Field(
         100,

@@ -139,13 +139,14 @@ def test_unified_visibility_with_true_records_never_oversells() -> None:
     assert not orders["oversold"].any()
 
 
-def test_delayed_visibility_with_wrong_records_oversells() -> None:
+def _oversold_town(reallocate: bool) -> pd.DataFrame:
     sc = small_town(
         **{
             "visibility.mode": "delayed",
             "visibility.sync_interval_min": 720,
             "policies.allocation": "nearest_with_stock",
             "policies.ship_from_store": True,
+            "policies.reallocate_oversold": reallocate,
             "inventory.record_error_share": 1.0,
             "inventory.record_error_mean_units": 3,
             "inventory.store_initial_days": 1,
@@ -153,9 +154,25 @@ def test_delayed_visibility_with_wrong_records_oversells() -> None:
             "demand.online_orders_per_day": 300,
         }
     )
-    orders = simulate(sc).orders
-    assert orders["oversold"].sum() > 0
-    assert (orders.loc[orders["oversold"], "status"] == "cancelled").all()
+    return simulate(sc).orders
+
+
+def test_delayed_visibility_with_wrong_records_oversells_and_cancels() -> None:
+    orders = _oversold_town(reallocate=False)
+    oversold = orders[orders["oversold"]]
+    assert len(oversold) > 0
+    single_parcel = oversold[~oversold["split"]]
+    assert (single_parcel["status"] == "cancelled").all()
+    assert not orders["reallocated"].any()
+
+
+def test_reallocating_oversold_orders_saves_most_of_them() -> None:
+    cancel = _oversold_town(reallocate=False)
+    rescue = _oversold_town(reallocate=True)
+    assert rescue["reallocated"].sum() > 0
+    assert (rescue["status"] == "cancelled").sum() < (cancel["status"] == "cancelled").sum()
+    saved = rescue[rescue["reallocated"]]
+    assert (saved["status"] != "cancelled").mean() > 0.5
 
 
 def test_courier_absence_means_fewer_routes() -> None:
@@ -244,3 +261,24 @@ def test_ortools_routing_in_the_loop_is_reproducible_and_feasible() -> None:
     assert (a.routes["solver"].str.startswith("ortools")).all()
     assert_ledger_invariants(a.orders, a.routes)
     assert (a.routes["n_stops"] <= 40).all()  # van capacity
+
+
+def test_alternative_store_is_offered_only_when_enabled() -> None:
+    changes = {
+        "visibility.mode": "unified",
+        "policies.allocation": "nearest_with_stock",
+        "policies.alternative_store_radius_km": 20,
+        "customers.alternative_store_accept_km": 100,
+        "inventory.store_initial_days": 0.5,
+        "inventory.store_min_units": 0,
+        "demand.click_and_collect_share": 1.0,
+        "demand.online_orders_per_day": 300,
+    }
+    off = simulate(small_town(**changes)).orders
+    on = simulate(small_town(**changes, **{"policies.offer_alternative_store": True})).orders
+    assert not off["alternative_store"].any()
+    moved = on[on["alternative_store"]]
+    assert len(moved) > 0
+    nearest = off.set_index("order_id").loc[moved["order_id"], "pickup_store"].to_numpy()
+    assert (moved["pickup_store"].to_numpy() != nearest).all()
+    assert (on["ship_to_store"].sum()) < (off["ship_to_store"].sum())
