@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_SCENARIOS := baseline ship_from_store click_and_collect_push unified_inventory \
-	delayed_visibility black_friday courier_shortage ortools_routing
+	delayed_visibility alternative_store optimized_allocation black_friday courier_shortage \
+	ortools_routing
 
 .PHONY: install install-dev demo test lint bench clean
 

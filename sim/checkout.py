@@ -27,9 +27,12 @@ from sim.network import DAY_MIN
 if TYPE_CHECKING:
     from sim.model import World
 
+# How checkout (and re-allocation after a short pick) decides at once. Under ``optimized``
+# the immediate decision is provisional: the batch in :mod:`sim.sourcing` re-sources it.
 POLICIES = {
     "warehouse_only": allocate_warehouse_only,
     "nearest_with_stock": allocate_nearest_with_stock,
+    "optimized": allocate_nearest_with_stock,
 }
 
 
@@ -219,15 +222,18 @@ def checkout(world: World, i: int) -> None:
             else promise_store_pick(world, order.pickup_store, order.created_min)
             for n in nodes
         )
-    launch(world, order, plan, skus, qty)
+    if sc.policies.allocation == "optimized":
+        world.sourcing.hold(order, plan.line_node, skus, qty)
+    else:
+        launch(world, order, plan.line_node, skus, qty)
 
 
 def launch(
-    world: World, order: OrderRecord, plan: AllocationPlan, skus: np.ndarray, qty: np.ndarray
+    world: World, order: OrderRecord, line_node: np.ndarray, skus: np.ndarray, qty: np.ndarray
 ) -> None:
-    """One parcel per node of the plan: reserve its stock and send it to picking."""
+    """One parcel per node the lines go to: reserve its stock and send it to picking."""
     net, book = world.net, world.orders
-    nodes = sorted(set(plan.line_node.tolist()))
+    nodes = sorted(set(line_node.tolist()))
     order.nodes = tuple(sorted({*order.nodes, *nodes}))
     order.stage = "picking"
     order.parcels_open += len(nodes)
@@ -237,7 +243,7 @@ def launch(
         order.ship_to_store |= any(not net.is_store[n] for n in nodes)
         dest = (float(net.lat[order.pickup_store]), float(net.lon[order.pickup_store]))
     for node in nodes:
-        mask = plan.line_node == node
+        mask = line_node == node
         parcel = Parcel(order, node, skus[mask], qty[mask], dest)
         world.stock.reserve(node, parcel.skus, parcel.qty)
         world.quota.take(world.env.now, node, len(parcel.skus), order.channel == HOME)
@@ -254,5 +260,5 @@ def reallocate(world: World, parcel: Parcel) -> bool:
     order = parcel.order
     order.reallocated = True
     order.nodes = tuple(n for n in order.nodes if n != parcel.node)
-    launch(world, order, plan, parcel.skus, parcel.qty)
+    launch(world, order, plan.line_node, parcel.skus, parcel.qty)
     return True

@@ -25,6 +25,7 @@ from sim.ledger import Ledger, Parcel
 from sim.network import DAY_MIN, Network
 from sim.rng import streams
 from sim.scenario import Scenario
+from sim.sourcing import Sourcing
 
 # Nightly replenishment review, and the hour deliveries from suppliers land.
 REVIEW_HOUR = 1.0
@@ -52,6 +53,7 @@ class World:
     shuttles: Shuttles = field(init=False)
     customers: Customers = field(init=False)
     quota: DailyQuota = field(init=False)
+    sourcing: Sourcing = field(init=False)
     timeseries: list[dict[str, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -59,6 +61,7 @@ class World:
         self.shuttles = Shuttles(self)
         self.customers = Customers(self)
         self.quota = DailyQuota(self)
+        self.sourcing = Sourcing(self)
 
     def fulfil(self, parcel: Parcel) -> Generator[simpy.Event, object, None]:
         return pick(self, parcel)
@@ -182,6 +185,8 @@ def run_world(world: World, progress: ProgressCallback | None = None) -> World:
     env.process(_nightly(world))
     if sc.visibility.mode == "delayed":
         env.process(_store_sync(world))
+    if sc.policies.allocation == "optimized":
+        env.process(world.sourcing.run())
     env.process(world.fleet.run())
     env.process(world.shuttles.run())
     env.process(_sampler(world))

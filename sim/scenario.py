@@ -284,13 +284,19 @@ class Costs(Strict):
     cc_ship_to_store_penalty_eur: float = Field(
         3.0, ge=0, description="value the allocator puts on a later C&C ready time"
     )
+    late_per_hour_eur: float = Field(
+        1.0, ge=0, description="allocator's price of an hour later than the promise"
+    )
     delivery_estimate_per_km_eur: float = Field(
         0.25, ge=0, description="allocator's per-km estimate of last-mile cost"
     )
 
 
 class Policies(Strict):
-    allocation: Literal["warehouse_only", "nearest_with_stock"] = "warehouse_only"
+    allocation: Literal["warehouse_only", "nearest_with_stock", "optimized"] = "warehouse_only"
+    allocation_batch_min: float = Field(
+        15.0, gt=0, description="optimized: orders are re-sourced together this often"
+    )
     ship_from_store: bool = Field(False, description="stores with couriers ship home orders")
     ship_from_store_radius_km: float = Field(
         5.0, gt=0, description="a store ships only to customers within this road distance"

@@ -87,7 +87,7 @@ def test_policy_change_keeps_the_same_orders(change: dict) -> None:
     not_home=st.floats(0.0, 0.5),
     action=st.sampled_from(["reattempt", "redirect_to_store"]),
     visibility=st.sampled_from(["unified", "siloed", "delayed"]),
-    allocation=st.sampled_from(["warehouse_only", "nearest_with_stock"]),
+    allocation=st.sampled_from(["warehouse_only", "nearest_with_stock", "optimized"]),
     record_error=st.floats(0.0, 1.0),
     seed=st.integers(0, 10_000),
 )
@@ -282,3 +282,19 @@ def test_alternative_store_is_offered_only_when_enabled() -> None:
     nearest = off.set_index("order_id").loc[moved["order_id"], "pickup_store"].to_numpy()
     assert (moved["pickup_store"].to_numpy() != nearest).all()
     assert (on["ship_to_store"].sum()) < (off["ship_to_store"].sum())
+
+
+def test_optimized_sourcing_is_reproducible_and_balances() -> None:
+    sc = small_town(
+        **{
+            "policies.allocation": "optimized",
+            "visibility.mode": "unified",
+            "policies.ship_from_store": True,
+            "demand.online_orders_per_day": 300,
+        }
+    )
+    a, b = simulate(sc), simulate(sc)
+    pd.testing.assert_frame_equal(a.orders, b.orders)
+    assert_ledger_invariants(a.orders, a.routes)
+    served = a.orders[a.orders["status"].isin(["delivered", "collected"])]
+    assert served["nodes"].str.contains("S").any() and served["nodes"].str.contains("W").any()

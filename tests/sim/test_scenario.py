@@ -25,7 +25,7 @@ def write(tmp_path: Path, data: object, name: str = "s.yaml") -> Path:
 
 
 def test_every_bundled_scenario_validates() -> None:
-    assert len(BUNDLED) >= 8
+    assert len(BUNDLED) >= 10
     names = {load_scenario(p).name for p in BUNDLED}
     expected = {
         "baseline",
@@ -36,6 +36,8 @@ def test_every_bundled_scenario_validates() -> None:
         "black_friday",
         "courier_shortage",
         "ortools_routing",
+        "alternative_store",
+        "optimized_allocation",
     }
     assert expected <= names
 
