@@ -1,0 +1,316 @@
+"""Column generation for the batch allocation model (order patterns, priced exactly).
+
+A *pattern* is one way to serve one order: each line to a node or backordered, using at
+most ``max_nodes_per_order`` nodes. The master problem picks at most one pattern per order
+under the stock (node, SKU) and picking-capacity rows. Its LP relaxation is at least as
+tight as the compact ``x``/``y`` model's (each order's own constraints are convexified),
+and it is much smaller: a few patterns per order instead of every (line, node) pair.
+
+Pricing is exact: given the duals, a line's reduced cost at a node is its picking cost,
+minus the backorder it saves, plus its stock and capacity prices; a node subset's cost is
+its parcels, its split penalties and, per line, the cheapest node of the subset (or
+backorder). Only nodes whose stand-alone value is negative can belong to an improving
+subset (a node whose parcel outweighs everything its lines save can be dropped without
+loss), so subsets are enumerated over those nodes only, vectorised per group of orders
+with the same number of lines. The enumeration is exponential in ``max_nodes_per_order``,
+which is 1-3 in practice.
+
+Every round gives a valid lower bound on the optimum (the master's LP value plus every
+order's most negative reduced cost: the Lagrangian bound of the LP duals), so a round cap
+or a time cut still leaves a proven bound. LPs are solved by HiGHS's interior point method
+with crossover through SciPy: measured on the 2,000 x 50 benchmark batch it took about a
+quarter of a second a round against about two seconds for dual simplex on the same
+degenerate masters, and its central duals need fewer rounds. Both are deterministic.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import linprog
+
+if TYPE_CHECKING:
+    from optimizer.allocation import AllocationProblem
+
+# Reduced costs above this are treated as non-negative (HiGHS's default tolerances are 1e-7).
+_RC_TOL_EUR = 1e-6
+# Elements of the largest temporary array built while pricing one chunk of orders.
+_PRICING_CHUNK_ELEMENTS = 4_000_000
+
+
+@dataclass
+class PatternMaster:
+    """The generated patterns as columns of ``cost @ lam`` under ``A @ lam <= rhs``.
+
+    Rows are first the coupling rows (tight stock, busy capacity), then one
+    at-most-one-pattern row per order. Costs are relative to backordering every line
+    (``offset_eur``), so the empty pattern is implicit.
+    """
+
+    cost_eur: list[float]
+    col_order: list[int]
+    col_lines: list[np.ndarray]
+    col_nodes: list[np.ndarray]
+    a_row: list[int]
+    a_coef: list[float]
+    a_ptr: list[int]
+    rhs: np.ndarray
+    offset_eur: float
+    n_coupling: int
+
+    @property
+    def n_columns(self) -> int:
+        return len(self.cost_eur)
+
+    def matrix(self) -> sp.csc_matrix:
+        """Coupling rows from the stored triplets, then the per-order rows."""
+        n = self.n_columns
+        coupling = sp.csc_matrix(
+            (self.a_coef, self.a_row, self.a_ptr), shape=(self.n_coupling, n), dtype=float
+        )
+        orders = sp.csc_matrix(
+            (np.ones(n), (self.col_order, np.arange(n))),
+            shape=(len(self.rhs) - self.n_coupling, n),
+        )
+        return sp.vstack([coupling, orders], format="csc")
+
+
+@dataclass(frozen=True)
+class ColumnGenerationResult:
+    master: PatternMaster
+    lp_value_eur: float  # value of the last master LP (an upper bound on the LP optimum)
+    bound_eur: float  # proven lower bound on the batch optimum
+    rounds: int
+    converged: bool  # no pattern with negative reduced cost is left
+    start_columns: list[np.ndarray]  # the columns of each start plan's patterns
+
+
+class _Pricer:
+    """The problem's data in the shapes pricing needs, and the pattern bookkeeping."""
+
+    def __init__(self, problem: AllocationProblem) -> None:
+        self.problem = problem
+        self.backorder_eur = float(problem.backorder_cost_eur)
+        lo, sku = problem.line_order, problem.line_sku
+        qty = problem.line_qty.astype(float)
+        n_nodes, n_skus = problem.available.shape
+        free = np.maximum(problem.available - problem.safety_stock, 0).astype(float)
+        # Patterns are integral, so a fractional or infinite capacity acts as its floor.
+        cap = np.floor(problem.capacity_lines.astype(float))
+        self.pick_eur = problem.pick_cost_per_line_eur.astype(float)
+        self.parcel_eur = (problem.ship_cost_eur + problem.late_cost_eur).astype(float)
+        self.servable = (
+            problem.eligible[lo].astype(bool)
+            & (qty[:, None] <= free[:, sku].T)
+            & (cap >= 1)[None, :]
+        )
+        self.qty, self.sku, self.n_skus = qty, sku, n_skus
+        # Coupling rows only where the servable lines could exceed the limit: elsewhere no
+        # pattern choice can violate it.
+        line, node = np.nonzero(self.servable)
+        stock_key = node * n_skus + sku[line]
+        demand = np.bincount(stock_key, weights=qty[line], minlength=n_nodes * n_skus)
+        tight = np.flatnonzero(demand > free.ravel())
+        load = np.bincount(node, minlength=n_nodes)
+        busy = np.flatnonzero(load > cap)
+        self.stock_row = np.full(n_nodes * n_skus, -1, dtype=np.int64)
+        self.stock_row[tight] = np.arange(len(tight))
+        self.cap_row = np.full(n_nodes, -1, dtype=np.int64)
+        self.cap_row[busy] = len(tight) + np.arange(len(busy))
+        self.tight, self.busy = tight, busy
+        n_coupling = len(tight) + len(busy)
+        self.master = PatternMaster(
+            cost_eur=[],
+            col_order=[],
+            col_lines=[],
+            col_nodes=[],
+            a_row=[],
+            a_coef=[],
+            a_ptr=[0],
+            rhs=np.concatenate([free.ravel()[tight], cap[busy], np.ones(problem.n_orders)]),
+            offset_eur=self.backorder_eur * problem.n_lines,
+            n_coupling=n_coupling,
+        )
+        self._column_of: dict[tuple[int, bytes], int] = {}
+        by_order = np.argsort(lo, kind="stable")
+        per_order = np.bincount(lo, minlength=problem.n_orders)
+        start = np.concatenate([[0], np.cumsum(per_order)])
+        self.order_lines = [by_order[start[o] : start[o + 1]] for o in range(problem.n_orders)]
+        # Orders grouped by line count, so pricing works on dense (orders, lines, nodes) arrays.
+        self.groups: list[tuple[np.ndarray, np.ndarray]] = []
+        for n_lines in np.unique(per_order[per_order > 0]):
+            orders = np.flatnonzero(per_order == n_lines)
+            lines = np.stack([by_order[start[orders] + j] for j in range(n_lines)], axis=1)
+            self.groups.append((orders, lines))
+        self._combos: dict[tuple[int, int], np.ndarray] = {}
+
+    def add_pattern(self, order: int, lines: np.ndarray, nodes: np.ndarray) -> int:
+        """Column of the pattern ``lines[i] -> nodes[i]`` (``-1`` = backorder), added unless
+        known; ``-1`` for the empty pattern (every line backordered), which is implicit."""
+        served = nodes >= 0
+        lines, nodes = lines[served], nodes[served]
+        if not len(lines):
+            return -1
+        key = (order, np.stack([lines, nodes]).astype(np.int64).tobytes())
+        if key in self._column_of:
+            return self._column_of[key]
+        self._column_of[key] = self.master.n_columns
+        used = np.unique(nodes)
+        m = self.master
+        m.cost_eur.append(
+            float(
+                self.pick_eur[nodes].sum()
+                - self.backorder_eur * len(lines)
+                + self.parcel_eur[order, used].sum()
+                + self.problem.split_penalty_eur * (len(used) - 1)
+            )
+        )
+        m.col_order.append(order)
+        m.col_lines.append(lines)
+        m.col_nodes.append(nodes)
+        stock = self.stock_row[nodes * self.n_skus + self.sku[lines]]
+        cap = self.cap_row[nodes]
+        rows = np.concatenate([stock[stock >= 0], cap[cap >= 0]])
+        coefs = np.concatenate([self.qty[lines][stock >= 0], np.ones(int((cap >= 0).sum()))])
+        unique_rows, where = np.unique(rows, return_inverse=True)
+        m.a_row.extend(unique_rows.tolist())
+        m.a_coef.extend(np.bincount(where, weights=coefs, minlength=len(unique_rows)).tolist())
+        m.a_ptr.append(len(m.a_row))
+        return self._column_of[key]
+
+    def add_plan(self, line_node: np.ndarray) -> np.ndarray:
+        """Add every order's pattern in a plan (so the master can reproduce the plan) and
+        return their columns."""
+        columns = [
+            self.add_pattern(order, lines, line_node[lines])
+            for order, lines in enumerate(self.order_lines)
+            if len(lines)
+        ]
+        return np.array([c for c in columns if c >= 0], dtype=np.int64)
+
+    def _combinations(self, n_nodes: int, k: int) -> np.ndarray:
+        if (n_nodes, k) not in self._combos:
+            self._combos[n_nodes, k] = np.array(
+                list(itertools.combinations(range(n_nodes), k)), dtype=np.int64
+            ).reshape(-1, k)
+        return self._combos[n_nodes, k]
+
+    def price(
+        self, stock_dual: np.ndarray, cap_dual: np.ndarray, order_dual: np.ndarray
+    ) -> tuple[list[tuple[int, np.ndarray, np.ndarray]], float]:
+        """Each order's cheapest pattern if its reduced cost is negative, and the sum of the
+        orders' most negative reduced costs (zero where none is negative).
+
+        Duals are those of ``<=`` rows in a minimisation, so all are ``<= 0``.
+        """
+        line_base_eur = self.pick_eur - self.backorder_eur - cap_dual  # per node
+        split_eur = float(self.problem.split_penalty_eur)
+        new: list[tuple[int, np.ndarray, np.ndarray]] = []
+        rc_sum_eur = 0.0
+        for orders, lines in self.groups:
+            n_lines = lines.shape[1]
+            servable = self.servable[lines]  # (orders, lines, nodes)
+            reduced = line_base_eur[None, None, :] - self.qty[lines][:, :, None] * np.moveaxis(
+                stock_dual[:, self.sku[lines]], 0, -1
+            )
+            reduced = np.where(servable, reduced, np.inf)
+            saving = np.minimum(reduced, 0.0)
+            parcel = np.where(servable.any(axis=1), self.parcel_eur[orders], np.inf)
+            useful = saving.sum(axis=1) + parcel < -_RC_TOL_EUR
+            width = int(useful.sum(axis=1).max())
+            best_eur = np.zeros(len(orders))
+            best_nodes = np.full((len(orders), n_lines), -1, dtype=np.int64)
+            if width:
+                # Each order's useful nodes first, padded to a common width with +inf parcels.
+                node_of = np.argsort(~useful, axis=1, kind="stable")[:, :width]
+                valid = np.take_along_axis(useful, node_of, axis=1)
+                parcel_u = np.where(valid, np.take_along_axis(parcel, node_of, axis=1), np.inf)
+                reduced_u = np.take_along_axis(reduced, node_of[:, None, :], axis=2)
+                saving_u = np.minimum(reduced_u, 0.0)
+                for k in range(1, min(self.problem.max_nodes_per_order, n_lines, width) + 1):
+                    combos = self._combinations(width, k)
+                    chunk = max(1, _PRICING_CHUNK_ELEMENTS // (n_lines * len(combos) * k))
+                    for a in range(0, len(orders), chunk):
+                        b = min(len(orders), a + chunk)
+                        value = parcel_u[a:b][:, combos].sum(axis=-1) + split_eur * (k - 1)
+                        value += saving_u[a:b][:, :, combos].min(axis=-1).sum(axis=1)
+                        pick = np.argmin(value, axis=1)
+                        value = value[np.arange(b - a), pick]
+                        better = np.flatnonzero(value < best_eur[a:b] - 1e-12)
+                        if not len(better):
+                            continue
+                        idx = a + better
+                        subset = np.repeat(combos[pick[better]][:, None, :], n_lines, axis=1)
+                        options = np.take_along_axis(reduced_u[idx], subset, axis=2)
+                        local = np.take_along_axis(
+                            subset, options.argmin(axis=2)[:, :, None], axis=2
+                        )[:, :, 0]
+                        nodes = np.take_along_axis(node_of[idx], local, axis=1)
+                        best_nodes[idx] = np.where(options.min(axis=2) < 0, nodes, -1)
+                        best_eur[idx] = value[better]
+            reduced_cost = best_eur - order_dual[orders]
+            rc_sum_eur += float(np.minimum(reduced_cost, 0.0).sum())
+            for i in np.flatnonzero(reduced_cost < -_RC_TOL_EUR):
+                new.append((int(orders[i]), lines[i], best_nodes[i]))
+        return new, rc_sum_eur
+
+
+def generate_patterns(
+    problem: AllocationProblem,
+    start_plans: list[np.ndarray],
+    *,
+    max_rounds: int,
+    deadline: float | None,
+) -> ColumnGenerationResult:
+    """Column generation from the patterns of ``start_plans`` and the cheapest pattern of
+    each order at zero prices, for at most ``max_rounds`` master LPs or until the
+    ``time.perf_counter()`` ``deadline`` passes (checked between rounds)."""
+    pricer = _Pricer(problem)
+    master = pricer.master
+    start_columns = [pricer.add_plan(line_node) for line_node in start_plans]
+    n_nodes = problem.n_nodes
+    zero_stock = np.zeros((n_nodes, pricer.n_skus))
+    first, _ = pricer.price(zero_stock, np.zeros(n_nodes), np.zeros(problem.n_orders))
+    for order, lines, nodes in first:
+        pricer.add_pattern(order, lines, nodes)
+
+    lp_value_eur, bound_eur = float("inf"), -float("inf")
+    rounds, converged = 0, False
+    while master.n_columns and rounds < max_rounds:
+        if deadline is not None and rounds and time.perf_counter() > deadline:
+            break
+        result = linprog(
+            np.asarray(master.cost_eur),
+            A_ub=master.matrix(),
+            b_ub=master.rhs,
+            bounds=(0.0, None),
+            method="highs-ipm",
+        )
+        rounds += 1
+        if result.status != 0:
+            break
+        duals = result.ineqlin.marginals
+        stock_dual = np.zeros(n_nodes * pricer.n_skus)
+        stock_dual[pricer.tight] = duals[: len(pricer.tight)]
+        cap_dual = np.zeros(n_nodes)
+        cap_dual[pricer.busy] = duals[len(pricer.tight) : master.n_coupling]
+        new, rc_sum_eur = pricer.price(
+            stock_dual.reshape(n_nodes, pricer.n_skus), cap_dual, duals[master.n_coupling :]
+        )
+        lp_value_eur = float(result.fun) + master.offset_eur
+        bound_eur = max(bound_eur, lp_value_eur + rc_sum_eur)
+        if not new:
+            converged = True
+            break
+        for order, lines, nodes in new:
+            pricer.add_pattern(order, lines, nodes)
+    if not master.n_columns:
+        # No line is worth serving at any node: backordering everything is optimal.
+        lp_value_eur = bound_eur = master.offset_eur
+        converged = True
+    return ColumnGenerationResult(master, lp_value_eur, bound_eur, rounds, converged, start_columns)
