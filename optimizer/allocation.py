@@ -153,9 +153,10 @@ def plan_cost(problem: AllocationProblem, line_node: np.ndarray) -> float:
     served = line_node >= 0
     cost = float(problem.pick_cost_per_line_eur[line_node[served]].sum())
     cost += problem.backorder_cost_eur * float((~served).sum())
-    pairs = np.unique(np.stack([problem.line_order[served], line_node[served]]), axis=1)
-    if pairs.size:
-        o, n = pairs
+    # One key per (order, node) pair: a 1-D unique is far cheaper than unique(axis=1).
+    keys = np.unique(problem.line_order[served] * problem.n_nodes + line_node[served])
+    if keys.size:
+        o, n = np.divmod(keys, problem.n_nodes)
         cost += float(problem.ship_cost_eur[o, n].sum() + problem.late_cost_eur[o, n].sum())
         nodes_per_order = np.bincount(o, minlength=problem.n_orders)
         cost += problem.split_penalty_eur * float(np.clip(nodes_per_order - 1, 0, None).sum())
