@@ -66,3 +66,10 @@ def test_compare_shows_scenarios_side_by_side(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "Δ" in result.output
+
+
+def test_cli_offers_every_command() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("validate", "run", "compare", "route", "csat"):
+        assert command in result.output

@@ -133,3 +133,11 @@ def test_bad_override_is_named(tmp_path: Path) -> None:
     result = runner.invoke(app, ["validate", str(path), "--set", "fleet.9.count=1"])
     assert result.exit_code == 2
     assert "fleet.9" in result.output
+
+
+def test_binary_file_is_one_message(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_bytes(b"\xff\xfe\x00binary")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert "cannot read the file" in result.output
