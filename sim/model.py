@@ -55,8 +55,14 @@ class World:
     quota: DailyQuota = field(init=False)
     sourcing: Sourcing = field(init=False)
     timeseries: list[dict[str, float]] = field(default_factory=list)
+    supplying_warehouse: dict[int, int] = field(init=False)
 
     def __post_init__(self) -> None:
+        # Each store is replenished from its nearest warehouse.
+        wh = self.net.warehouses
+        self.supplying_warehouse = {
+            int(s): int(wh[np.argmin(self.net.distance_km[s, wh])]) for s in self.net.stores
+        }
         self.fleet = Fleet(self)
         self.shuttles = Shuttles(self)
         self.customers = Customers(self)
@@ -129,28 +135,34 @@ def _nightly(world: World) -> Generator[simpy.Event, object, None]:
                 else sc.inventory.warehouse_replenishment
             )
             qty = stock.review(node, policy, day)
+            transfer = (
+                bool(net.is_store[node]) and sc.inventory.stores_replenished_from == "warehouse"
+            )
+            if transfer:
+                qty = stock.ship_transfer(world.supplying_warehouse[node], qty)
             if qty.any():
                 stock.order(node, qty)
                 world.ledger.count("replenishment_orders")
-                env.process(_receive(world, node, qty, policy.lead_time_days))
+                env.process(_receive(world, node, qty, policy.lead_time_days, transfer))
         day += 1
 
 
 def _receive(
-    world: World, node: int, qty: np.ndarray, lead_time_days: float
+    world: World, node: int, qty: np.ndarray, lead_time_days: float, transfer: bool
 ) -> Generator[simpy.Event, object, None]:
     env = world.env
     arrive = env.now + lead_time_days * DAY_MIN
     # Suppliers deliver in the early morning of the day the lead time ends.
     arrive = np.floor(arrive / DAY_MIN) * DAY_MIN + RECEIPT_HOUR * 60
     yield env.timeout(max(arrive - env.now, 0.0))
-    world.stock.receive(node, qty)
+    world.stock.receive(node, qty, transfer)
 
 
-def _store_sync(world: World) -> Generator[simpy.Event, object, None]:
+def _feed(world: World, interval_min: float) -> Generator[simpy.Event, object, None]:
+    """The stock feed to the web shop, where it is not integrated live."""
     while True:
         world.stock.sync()
-        yield world.env.timeout(world.scenario.visibility.sync_interval_min)
+        yield world.env.timeout(interval_min)
 
 
 def _sampler(world: World) -> Generator[simpy.Event, object, None]:
@@ -184,7 +196,9 @@ def run_world(world: World, progress: ProgressCallback | None = None) -> World:
         env.process(_walk_ins(world, int(store)))
     env.process(_nightly(world))
     if sc.visibility.mode == "delayed":
-        env.process(_store_sync(world))
+        env.process(_feed(world, sc.visibility.sync_interval_min))
+    elif sc.visibility.mode == "siloed":
+        env.process(_feed(world, sc.visibility.warehouse_feed_interval_min))
     if sc.policies.allocation == "optimized":
         env.process(world.sourcing.run())
     env.process(world.fleet.run())

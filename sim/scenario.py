@@ -140,17 +140,24 @@ class Inventory(Strict):
     shrinkage_units_per_store_day: float = Field(
         3.0, ge=0, description="units lost unseen (theft, damage) per store per day"
     )
+    stores_replenished_from: Literal["warehouse", "supplier"] = Field(
+        "warehouse", description="the nearest warehouse ships store replenishment, or suppliers"
+    )
     store_safety_stock_units: int = Field(
         1, ge=0, description="units per SKU the web may not sell (kept for walk-ins)"
     )
 
 
 class Visibility(Strict):
-    """What the web shop sees of stock: ``unified`` (all nodes, live), ``siloed`` (warehouses
-    only), ``delayed`` (stores synced every ``sync_interval_min``)."""
+    """What the web shop sees of stock: ``unified`` (all nodes, live), ``siloed`` (no store;
+    warehouses through a feed every ``warehouse_feed_interval_min``), ``delayed`` (warehouses
+    live, stores through a feed every ``sync_interval_min``)."""
 
     mode: Literal["unified", "siloed", "delayed"] = "siloed"
     sync_interval_min: float = Field(240.0, gt=0)
+    warehouse_feed_interval_min: float = Field(
+        1440.0, gt=0, description="siloed: the web shop's stock file is refreshed this often"
+    )
 
 
 class Zone(Strict):

@@ -39,7 +39,9 @@ def assert_stock_balances(world: World) -> None:
     assert (stock.true >= 0).all(), "true stock went negative"
     assert (stock.reserved >= 0).all(), "a reservation was released twice"
     f = stock.flows
-    expected = f.initial + f.received + f.restocked - f.sold_walk_in - f.picked - f.shrinkage
+    moved_in = f.received + f.transfer_in + f.restocked
+    moved_out = f.sold_walk_in + f.picked + f.shrinkage + f.transfer_out
+    expected = f.initial + moved_in - moved_out
     assert int(stock.true.sum()) == expected
 
 
@@ -298,3 +300,24 @@ def test_optimized_sourcing_is_reproducible_and_balances() -> None:
     assert_ledger_invariants(a.orders, a.routes)
     served = a.orders[a.orders["status"].isin(["delivered", "collected"])]
     assert served["nodes"].str.contains("S").any() and served["nodes"].str.contains("W").any()
+
+
+def test_siloed_feed_oversells_when_warehouse_runs_low_and_unified_does_not() -> None:
+    tight = {
+        "inventory.warehouse_initial_days": 2,
+        "inventory.warehouse_replenishment.lead_time_days": 3,
+        "inventory.store_initial_days": 1,  # stores reorder the first night: the DC drains
+        "inventory.record_error_share": 0.0,
+        "inventory.shrinkage_units_per_store_day": 0.0,
+        "demand.online_orders_per_day": 300,
+        "horizon_days": 3,
+    }
+    siloed = simulate(small_town(**tight, **{"visibility.mode": "siloed"})).orders
+    unified = simulate(
+        small_town(
+            **tight, **{"visibility.mode": "unified", "policies.allocation": "nearest_with_stock"}
+        )
+    ).orders
+    assert siloed["oversold"].sum() > 0
+    assert unified["oversold"].sum() == 0
+    assert (siloed["status"] == "cancelled").sum() > (unified["status"] == "cancelled").sum()
