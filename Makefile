@@ -26,8 +26,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# Three simulated days keep the demo to a few minutes; `make demo DEMO_DAYS=7` for a week.
+DEMO_DAYS ?= 3
+
 demo: install
-	$(VENV)/bin/omnifulfil compare $(DEMO_SCENARIOS:%=scenarios/%.yaml) --out runs
+	$(VENV)/bin/omnifulfil compare $(DEMO_SCENARIOS:%=scenarios/%.yaml) --set horizon_days=$(DEMO_DAYS) --out runs
 
 lint: install-dev
 	$(PY) -m ruff check .
