@@ -74,6 +74,8 @@ HEADLINE = [
     ("revenue_at_risk_eur", "Revenue at risk €", "{:,.0f}"),
 ]
 
+MAX_DELTA_SCENARIOS = 4
+
 SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a field: path.to.field=value (repeatable)."),
@@ -124,20 +126,21 @@ def _simulate_with_progress(scenario: Scenario, label: str, quiet: bool) -> Resu
 
 
 def kpi_table(names: list[str], kpis: list[dict[str, float]]) -> Table:
-    """Headline KPIs side by side; with two or more, the change of each against the first."""
+    """Headline KPIs side by side, and for two to four scenarios the change of each against
+    the first (more delta columns than that no longer fit a screen)."""
+    deltas = 1 < len(names) <= MAX_DELTA_SCENARIOS
     table = Table(show_header=True, header_style="bold")
     table.add_column("KPI")
     for name in names:
         table.add_column(name, justify="right")
-    if len(names) > 1:
-        for name in names[1:]:
-            table.add_column(f"Δ {name}", justify="right")
+    for name in names[1:] if deltas else []:
+        table.add_column(f"Δ {name}", justify="right")
     for key, label, fmt in HEADLINE:
         if not any(key in k for k in kpis):
             continue
         row = [label] + [_fmt(k.get(key), fmt) for k in kpis]
         base = kpis[0].get(key)
-        for k in kpis[1:]:
+        for k in kpis[1:] if deltas else []:
             v = k.get(key)
             delta = None if v is None or base is None else v - base
             row.append(_fmt(delta, "{:+" + fmt[2:]) if delta is not None else "–")
