@@ -22,6 +22,8 @@ from optimizer.allocation import (
     plan_cost,
     solve_to_optimality,
 )
+from optimizer.allocation_colgen import generate_patterns
+from optimizer.allocation_search import round_master_lp
 from optimizer.errors import ProblemError
 
 SOLVERS: list[Callable[[AllocationProblem], AllocationPlan]] = [
@@ -213,6 +215,20 @@ def test_exact_model_matches_brute_force_and_beats_greedy(problem: AllocationPro
         assert patterns.objective_eur == pytest.approx(plan.objective_eur, abs=1e-6)
 
 
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_problems(max_lines=5))
+def test_rounded_lp_plan_is_feasible_and_early_bounds_are_valid(problem: AllocationProblem) -> None:
+    # No LP round (the bound of every order at its own best pattern), one round (a
+    # fractional master LP to round), and pricing run to the end.
+    optimum = brute_force_optimum(problem)
+    greedy = allocate_nearest_with_stock(problem).line_node
+    for rounds in (0, 1, 40):
+        cg = generate_patterns(problem, [greedy], max_rounds=rounds, deadline=None)
+        assert cg.bound_eur <= optimum + 1e-6
+        plan = round_master_lp(problem, cg.master, cg.lp_values, None)
+        assert is_feasible(problem, plan)
+
+
 def random_batch(n_orders: int, n_nodes: int, seed: int) -> AllocationProblem:
     """A mid-sized batch with scarce stock and binding capacity."""
     rng = np.random.default_rng(seed)
@@ -269,3 +285,14 @@ def test_pattern_allocator_is_near_the_reference_optimum() -> None:
     assert plan.objective_eur <= reference.objective_eur * 1.005
     nearest = allocate_nearest_with_stock(problem).objective_eur
     assert nearest > reference.objective_eur * 1.02
+
+
+def test_a_budget_cut_before_pricing_still_gives_a_feasible_plan_and_a_bound() -> None:
+    # A budget spent by the greedy plans leaves pricing no LP round and the MIP no time.
+    problem = random_batch(150, 8, seed=3)
+    reference = solve_to_optimality(problem)
+    plan = allocate_optimized(problem, time_limit_s=1e-4)
+    assert is_feasible(problem, plan.line_node)
+    assert plan.objective_eur <= allocate_nearest_with_stock(problem).objective_eur + 1e-9
+    assert np.isfinite(plan.bound_eur)
+    assert plan.bound_eur <= reference.objective_eur + 1e-6
