@@ -156,7 +156,23 @@ def summary(results: list[Result], solvers: list[str]) -> str:
                 f"{sum(r.seconds for r in rows) / len(rows):>8.1f}"
             )
         lines.append("")
+    if {"ortools", "ortools-plain"} <= set(solvers):
+        lines.append(_tuned_vs_plain(results))
     return "\n".join(lines)
+
+
+def _tuned_vs_plain(results: list[Result]) -> str:
+    """Per class, the tuned preset's mean gap minus the plain one's (the goal: < 0 everywhere)."""
+    parts = []
+    for cls in CLASSES:
+        mean = {}
+        for solver in ("ortools", "ortools-plain"):
+            gaps = [r.gap_pct for r in results if r.solver == solver and r.instance_class == cls]
+            if gaps:
+                mean[solver] = sum(gaps) / len(gaps)
+        if len(mean) == 2:
+            parts.append(f"{cls} {mean['ortools'] - mean['ortools-plain']:+.2f}")
+    return "tuned - plain, mean gap points per class: " + ", ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
