@@ -28,10 +28,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from optimizer.construct import solve_baseline  # noqa: E402
 from optimizer.feasibility import check_plan, check_solomon  # noqa: E402
 from optimizer.instances import BestKnown, Instance, read_bks, read_solomon  # noqa: E402
-from optimizer.routing import RoutingParams, solve_ortools  # noqa: E402
+from optimizer.routing import solve_named  # noqa: E402
 
 SOLOMON_DIR = PROJECT_ROOT.parent / "shared" / "data" / "solomon"
 CLASSES = ("C1", "C2", "R1", "R2", "RC1", "RC2")
@@ -110,13 +109,7 @@ def run_one(inst: Instance, best: BestKnown, solver: str, time_limit_s: float) -
         routes = solve_pyvrp(inst, time_limit_s)
         own_ok = True
     else:
-        if solver == "baseline":
-            plan = solve_baseline(inst.problem)
-        else:
-            search = "plain" if solver == "ortools-plain" else "tuned"
-            plan = solve_ortools(
-                inst.problem, RoutingParams(time_limit_s=time_limit_s, search=search)
-            )
+        plan = solve_named(inst.problem, solver, time_limit_s)
         routes = [[inst.customer_ids[s] for s in r.stops] for r in plan.routes]
         own_ok = not check_plan(inst.problem, plan) and not plan.dropped
     seconds = time.perf_counter() - t0

@@ -441,3 +441,17 @@ def solve_ortools(
                 solve_time_s=time.perf_counter() - t_start,
             )
     return plan
+
+
+SOLVERS = ("ortools", "ortools-plain", "baseline")
+
+
+def solve_named(problem: RoutingProblem, solver: str, time_limit_s: float) -> RoutePlan:
+    """Solve with a solver chosen by name (one of ``SOLVERS``), as the CLI and the benchmark
+    offer them: tuned OR-Tools, plain OR-Tools, or the constructive baseline."""
+    if solver not in SOLVERS:
+        raise ProblemError(f"solver {solver!r} is not one of {', '.join(SOLVERS)}")
+    if solver == "baseline":
+        return solve_baseline(problem)
+    search = "plain" if solver == "ortools-plain" else "tuned"
+    return solve_ortools(problem, RoutingParams(time_limit_s=time_limit_s, search=search))

@@ -16,13 +16,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from optimizer.construct import solve_baseline
 from optimizer.errors import ProblemError
 from optimizer.feasibility import check_plan
 from optimizer.instances import read_instance
-from optimizer.routing import RoutingParams, solve_ortools
-
-SOLVERS = ("ortools", "ortools-plain", "baseline")
+from optimizer.routing import SOLVERS, solve_named
 
 
 def route(
@@ -38,13 +35,7 @@ def route(
         raise typer.Exit(2)
     try:
         inst = read_instance(file)
-        if solver == "baseline":
-            plan = solve_baseline(inst.problem)
-        else:
-            search = "plain" if solver == "ortools-plain" else "tuned"
-            plan = solve_ortools(
-                inst.problem, RoutingParams(time_limit_s=time_limit, search=search)
-            )
+        plan = solve_named(inst.problem, solver, time_limit)
     except ProblemError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(2) from None
