@@ -1,4 +1,4 @@
-"""Readers (and a Solomon writer) for standard VRP benchmark instances.
+"""Readers and writers for standard VRP benchmark instances.
 
 Turns Solomon VRPTW text files and VRPLIB ``.vrp`` files (CVRP and VRPTW) into
 ``RoutingProblem`` objects, and reads best-known figures from the Solomon ``bks.csv``.
@@ -217,6 +217,51 @@ def write_solomon(instance: Instance, path: Path) -> None:
         x, y = instance.coords[p.stop_location[i]]
         row = [cid, x, y, p.demand[i], p.tw_start_min[i], p.tw_end_min[i], p.service_min[i]]
         lines.append("  ".join(_fmt(val) for val in row))
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def write_vrplib(instance: Instance, path: Path) -> None:
+    """Write an instance as a VRPLIB ``.vrp`` file that ``read_vrplib`` reads back exactly.
+
+    Distances go out as an EXPLICIT full matrix in double precision (whatever rounding the
+    source used is kept), coordinates beside them for plotting. Travel time is taken to be
+    distance, as in every VRPLIB file; time windows are written only when one is finite.
+    """
+    p = instance.problem
+    v = p.vehicles[0] if p.vehicles else None
+    n = p.n_stops + 1
+    ids = [instance.depot_id, *instance.customer_ids]
+    demand = [0.0, *p.demand]
+    ready = [v.shift_start_min if v else p.start_min, *p.tw_start_min]
+    due = [v.shift_end_min if v else math.inf, *p.tw_end_min]
+    service = [0.0, *p.service_min]
+    loc = [0, *(int(x) for x in p.stop_location)]
+    dist = p.distance_km[np.ix_(loc, loc)]
+    lines = [
+        f"NAME : {instance.name}",
+        "TYPE : VRPTW" if np.isfinite(due).any() else "TYPE : CVRP",
+        f"DIMENSION : {n}",
+        f"VEHICLES : {instance.max_vehicles}",
+        f"CAPACITY : {_fmt(v.capacity if v else 0.0)}",
+        "EDGE_WEIGHT_TYPE : EXPLICIT",
+        "EDGE_WEIGHT_FORMAT : FULL_MATRIX",
+        "NODE_COORD_SECTION",
+        *(f"{ids[k]} {_fmt(x)} {_fmt(y)}" for k, (x, y) in enumerate(instance.coords[loc])),
+        "EDGE_WEIGHT_SECTION",
+        *(" ".join(_fmt(d) for d in row) for row in dist),
+        "DEMAND_SECTION",
+        *(f"{ids[k]} {_fmt(demand[k])}" for k in range(n)),
+        "SERVICE_TIME_SECTION",
+        *(f"{ids[k]} {_fmt(service[k])}" for k in range(n)),
+    ]
+    if np.isfinite(due).any():
+        if not np.isfinite(due).all():
+            raise ProblemError(
+                f"{instance.name}: VRPLIB cannot write a mix of open and closed time windows"
+            )
+        lines += ["TIME_WINDOW_SECTION"]
+        lines += [f"{ids[k]} {_fmt(ready[k])} {_fmt(due[k])}" for k in range(n)]
+    lines += ["DEPOT_SECTION", str(instance.depot_id), "-1", "EOF"]
     Path(path).write_text("\n".join(lines) + "\n")
 
 

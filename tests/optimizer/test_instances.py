@@ -19,6 +19,7 @@ from optimizer.instances import (
     read_solomon,
     read_vrplib,
     write_solomon,
+    write_vrplib,
 )
 from sim.cli_route import route
 
@@ -150,6 +151,25 @@ def test_solomon_round_trip_fractional_values(tmp_path: Path) -> None:
     np.testing.assert_array_equal(back.problem.demand, frac.problem.demand)
     np.testing.assert_array_equal(back.coords, frac.coords)
     np.testing.assert_array_equal(back.problem.tw_start_min, frac.problem.tw_start_min)
+
+
+def test_vrplib_round_trip_real_file(solomon_dir: Path, tmp_path: Path) -> None:
+    inst = read_solomon(solomon_dir / "RC208.txt")
+    write_vrplib(inst, tmp_path / "RC208.vrp")
+    assert_same(inst, read_instance(tmp_path / "RC208.vrp"))
+
+
+@pytest.mark.parametrize("text", [TINY_CVRP, TINY_VRPTW], ids=["cvrp-no-windows", "vrptw"])
+def test_vrplib_round_trip_keeps_rounded_distances_and_open_windows(
+    tmp_path: Path, text: str
+) -> None:
+    inst = read_vrplib(write(tmp_path, "in.vrp", text))
+    write_vrplib(inst, tmp_path / "out.vrp")
+    back = read_vrplib(tmp_path / "out.vrp")
+    assert_same(inst, back)
+    assert ("TIME_WINDOW_SECTION" in (tmp_path / "out.vrp").read_text()) == (
+        "TIME_WINDOW_SECTION" in text
+    )
 
 
 @pytest.mark.parametrize(
