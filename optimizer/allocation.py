@@ -35,24 +35,35 @@ Two exact models of the same batch problem:
 
 Measured on the 2,000 x 50 benchmark batch (bench/allocation.py, seed 1, shared 2-core
 machine): compact LP 22,324 (9 s dual simplex, 6 s interior point), pattern LP 22,341
-(10 pricing rounds, 2-4 s), optimum 22,494. The remaining 0.7% LP gap comes from stock
-rows, not from the order structure: 1,075 of the 2,028 tight (node, SKU) rows have one free
-unit, and lines of 2-3 units share the others fractionally; only 3 of 49 capacity rows bind
-at the LP optimum. HiGHS's root cuts close that gap, and its sub-MIP heuristic finds the
-plan, over the 6,768 generated patterns, within 0.02% of the optimum, in 2-10 s (it is not
-in the LP's support: the MIP over the 2,120 columns with a positive LP value or in the
-rounded plan ends 2.1% above the optimum). So the 1 s budget is not met at that size:
-pricing alone takes 2-3 s there (about 10 rounds of 0.15-0.45 s LPs), and a call cut by
-its budget returns the rounded LP plan of :mod:`optimizer.allocation_search` when pricing
-has run a round and it beats greedy (2-4% above the optimum after 3-10 rounds), else greedy.
-CP-SAT was tried on the compact model (2,000 orders x 50 nodes) and in 10 s found a plan
-about twice the greedy cost, with no useful bound.
+(7 pricing rounds, 0.9-1.2 s), optimum 22,494 (the compact MIP proves it in about 125 s).
+The remaining 0.7% LP gap comes from stock rows, not from the order structure: 1,075 of the
+2,028 tight (node, SKU) rows have one free unit, and lines of 2-3 units share the others
+fractionally; only 3 of 49 capacity rows bind at the LP optimum. Chvatal-Gomory cuts of
+single stock rows (multipliers k/d, d <= 6) close only a third of it (22,394); HiGHS's
+root cuts close it (bound 22,497.6 over the generated patterns, 1.2 s into the MIP), and
+its sub-MIP heuristic then finds the plan, over the ~6,700 generated patterns, within
+0.02% of the optimum (22,497.72, 3-4 s after the MIP starts: presolve 0.3 s, root LP 0.4 s,
+cuts 0.4 s, sub-MIPs the rest). That plan is not near the LP's: the MIP over the columns with
+a positive LP value or in the rounded plan ends 2.1% above the optimum; fixing the orders
+the LP serves integrally and solving the rest exactly ends 1.2-2.5% above (83 of those
+1,870 orders are served otherwise at the optimum, 1,963 of its 1,972 patterns are among
+the generated ones); a diving heuristic (fix the heaviest fractional column, re-solve) ends
+2.7% above after 11 s; restricting the MIP to columns of reduced cost <= 2 EUR, or fixing
+the orders without an alternative within 0.5 EUR, still takes 2.5 s. So the 1 s budget is
+not met at that size: pricing alone takes about 1 s, and a call cut by its budget returns
+the plan of :mod:`optimizer.allocation_search` (the LP rounded, then move chains,
+re-insertion and ejection: 0.76% above the optimum from the converged LP, 0.9-1.1% from
+the LP of round 4-5, which is what a 1 s budget reaches, but there the search is cut
+short too and the plan ends 1.2-2.5% above; greedy is 50% above). CP-SAT was tried on
+the compact model (2,000 orders x 50 nodes) and in 10 s found a plan about twice the
+greedy cost, with no useful bound.
 
-Both models are passed to MathOpt as protos built from numpy arrays, with the
-all-backordered cost as the objective offset (so HiGHS's relative gap is relative to the
-real cost). HiGHS's branch and bound is sequential and seeded, so a solve that ends by
-proof (or by gap) is repeatable; a solve cut by the wall-clock limit returns whatever it had
-at that moment, which can depend on machine load. The better greedy plan is the warm start
+The reference model is passed to MathOpt as a proto built from numpy arrays, the pattern
+MIP to highspy directly (as are the pricing LPs), both with the all-backordered cost as
+the objective offset (so HiGHS's relative gap is relative to the real cost). HiGHS's
+branch and bound is seeded and deterministic, so a solve that ends by proof (or by gap) is
+repeatable; a solve cut by the wall-clock limit returns whatever it had at that moment,
+which can depend on machine load. The better greedy plan is the warm start
 and the fallback, so the answer is never worse than either baseline.
 """
 
@@ -62,22 +73,30 @@ import datetime
 import time
 from dataclasses import dataclass
 
+import highspy
 import numpy as np
 from ortools.math_opt import model_pb2
 from ortools.math_opt.python import mathopt
 
-from optimizer.allocation_colgen import PatternMaster, generate_patterns
+from optimizer.allocation_colgen import PatternMaster, generate_patterns, new_highs
 from optimizer.allocation_search import round_master_lp
 from optimizer.errors import ProblemError
 
 BACKORDER = -1
-# Master LPs per call at most: pricing converged in 10 rounds on the 2,000 x 50 benchmark.
+# Master LPs per call at most: pricing converges in 7 rounds on the 2,000 x 50 benchmark.
 DEFAULT_PRICING_ROUNDS = 40
 # Shares of a budget by which pricing stops and the LP rounding's search stops (the MIP gets
 # the rest): on budgets too short for the MIP on a large batch, the rounded LP is what
-# improves on greedy, so it gets its slice first.
-_PRICING_SHARE = 0.5
-_ROUNDING_SHARE = 0.75
+# improves on greedy, so it gets its slice first. On the 2,000 x 50 benchmark at 1 s
+# (four runs each, shared machine), a pricing share of 0.7 ended 2.1-7.1% above the
+# optimum, 0.8 1.2-2.5%, 0.85 1.9-3.3%.
+_PRICING_SHARE = 0.8
+_ROUNDING_SHARE = 0.95
+# The MIP runs only with at least this much of the budget left per master column: HiGHS's
+# presolve, root LP and cuts come before any improvement (about 1.2 s of the 3-4 s it needs
+# on the 6,800 columns of the 2,000 x 50 benchmark, 0.5 s on 1,000 x 30), and it checks its
+# time limit only between phases, so a shorter slice is overrun and wasted.
+_MIP_S_PER_COLUMN = 1e-4
 
 
 @dataclass(frozen=True)
@@ -189,46 +208,60 @@ def _greedy(problem: AllocationProblem, node_mask: np.ndarray, name: str) -> All
     allowed = problem.eligible.astype(bool) & node_mask[None, :]
     ranked = np.lexsort((order_cost + problem.pick_cost_per_line_eur[None, :], ~allowed), axis=1)
     n_allowed = allowed.sum(axis=1)
-    for o in range(problem.n_orders):
-        lines = by_order[bounds[o] : bounds[o + 1]]
-        if not len(lines):
+    # The loop runs on lists: an order has 1-4 lines and its first fitting candidate is
+    # usually among its first few, so a plain scan beats per-order numpy calls (2-3x).
+    free_rows = free.tolist()
+    cap_list = cap.tolist()
+    sku_list, qty_list = problem.line_sku.tolist(), problem.line_qty.tolist()
+    by_order_list = by_order.tolist()
+    bounds_list = bounds.tolist()
+    max_nodes = problem.max_nodes_per_order
+    assigned = line_node.tolist()
+    for o, (cand_row, n_cand) in enumerate(zip(ranked.tolist(), n_allowed.tolist(), strict=True)):
+        lines = by_order_list[bounds_list[o] : bounds_list[o + 1]]
+        if not lines:
             continue
-        skus, qty = problem.line_sku[lines], problem.line_qty[lines]
-        cand = ranked[o, : n_allowed[o]]
-        if len(lines) == 1:
-            # One line: the whole-order test is the line's own, and it has no other option.
-            whole = (cap[cand] >= 1) & (free[cand, skus[0]] >= qty[0])
-            if whole.any():
-                n = cand[np.argmax(whole)]
-                free[n, skus[0]] -= qty[0]
-                cap[n] -= 1
-                line_node[lines] = n
-            continue
+        cand = cand_row[:n_cand]
         # An order may hold several lines of one SKU: the whole-order test needs their sum.
-        order_skus, sku_of_line = np.unique(skus, return_inverse=True)
-        need = np.bincount(sku_of_line, weights=qty)
-        # Vectorised over the candidates (this loop runs once per order in every batch).
-        whole = (cap[cand] >= len(lines)) & (free[np.ix_(cand, order_skus)] >= need).all(axis=1)
-        if whole.any():
-            n = cand[np.argmax(whole)]
-            np.subtract.at(free[n], skus, qty)
-            cap[n] -= len(lines)
-            line_node[lines] = n
+        need: dict[int, float] = {}
+        for line in lines:
+            need[sku_list[line]] = need.get(sku_list[line], 0) + qty_list[line]
+        whole = next(
+            (
+                n
+                for n in cand
+                if cap_list[n] >= len(lines)
+                and all(free_rows[n][sku] >= q for sku, q in need.items())
+            ),
+            None,
+        )
+        if whole is not None:
+            for line in lines:
+                free_rows[whole][sku_list[line]] -= qty_list[line]
+                assigned[line] = whole
+            cap_list[whole] -= len(lines)
             continue
-        used = np.zeros(len(cand), dtype=bool)
-        for line, sku, q in zip(lines, skus, qty, strict=True):
-            options = (cap[cand] >= 1) & (free[cand, sku] >= q)
-            if (options & used).any():
-                options &= used
-            elif used.sum() >= problem.max_nodes_per_order:
+        # A lone line has no other option; several go one by one, within the split limit.
+        if len(lines) == 1:
+            continue
+        used: list[int] = []  # nodes this order already uses
+        for line in lines:
+            sku, q = sku_list[line], qty_list[line]
+            options = [n for n in cand if cap_list[n] >= 1 and free_rows[n][sku] >= q]
+            if not options:
                 continue
-            if options.any():
-                k = int(np.argmax(options))
-                n = cand[k]
-                free[n, sku] -= q
-                cap[n] -= 1
-                line_node[line] = n
-                used[k] = True
+            in_used = [n for n in options if n in used]
+            if in_used:
+                n = in_used[0]
+            elif len(used) >= max_nodes:
+                continue
+            else:
+                n = options[0]
+                used.append(n)
+            free_rows[n][sku] -= q
+            cap_list[n] -= 1
+            assigned[line] = n
+    line_node = np.asarray(assigned, dtype=np.int64)
     return AllocationPlan(line_node, plan_cost(problem, line_node), name)
 
 
@@ -512,25 +545,46 @@ def _solve_master_mip(
     time_limit_s: float | None,
 ) -> np.ndarray | None:
     """HiGHS's branch and cut over the generated patterns, at most one per order, from the
-    hint; its plan (a node or ``BACKORDER`` per line), or None if it found none."""
-    matrix = master.matrix().tocoo()
-    order = np.lexsort((matrix.col, matrix.row))
+    hint; its plan (a node or ``BACKORDER`` per line), or None if it found none. Passed to
+    highspy directly: the MathOpt proto of the same model costs a tenth of a second more."""
+    matrix = master.matrix()
     n = master.n_columns
-    model, variables = _to_mathopt(
-        np.asarray(master.cost_eur),
-        np.ones(n),
-        np.ones(n, dtype=bool),
-        master.offset_eur,
-        master.rhs,
-        matrix.row[order],
-        matrix.col[order],
-        matrix.data[order],
+    # HiGHS's branch and bound is deterministic for a fixed seed (new_highs sets it).
+    highs = new_highs()
+    highs.setOptionValue("mip_rel_gap", relative_gap)
+    highs.setOptionValue("mip_abs_gap", 1e-6)
+    if time_limit_s is not None:
+        highs.setOptionValue("time_limit", max(time_limit_s, 0.01))
+    n_rows = len(master.rhs)
+    empty = np.zeros(0, dtype=np.int32)
+    highs.addRows(
+        n_rows, np.full(n_rows, -highspy.kHighsInf), master.rhs, 0, empty, empty, np.zeros(0)
     )
-    hint = np.zeros(n)
-    hint[hint_columns] = 1.0
-    values, _, _ = _solve_highs(model, variables, hint, relative_gap, time_limit_s)
-    if values is None:
+    highs.addCols(
+        n,
+        np.asarray(master.cost_eur),
+        np.zeros(n),
+        np.ones(n),
+        matrix.nnz,
+        matrix.indptr[:-1].astype(np.int32),
+        matrix.indices.astype(np.int32),
+        matrix.data,
+    )
+    highs.changeColsIntegrality(
+        n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger)
+    )
+    # The offset lets HiGHS measure its relative gap against the plan's real cost.
+    highs.changeObjectiveOffset(master.offset_eur)
+    hint = highspy.HighsSolution()
+    values = np.zeros(n)
+    values[hint_columns] = 1.0
+    hint.col_value = values.tolist()
+    hint.value_valid = True
+    highs.setSolution(hint)
+    highs.run()
+    if highs.getInfo().primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible:
         return None
+    values = np.asarray(highs.getSolution().col_value)
     line_node = np.full(problem.n_lines, BACKORDER, dtype=np.int64)
     for j in np.flatnonzero(values > 0.5):
         line_node[master.col_lines[j]] = master.col_nodes[j]
@@ -550,17 +604,18 @@ def allocate_optimized(
     the rounded plan and the greedy plans.
 
     ``time_limit_s`` is the budget of the whole call (greedy and model building included);
-    pricing stops at half of it (a round under way finishes), the rounding at 75%,
-    and the MIP gets the rest (none once the budget is spent); HiGHS checks its limit only
-    between phases, so a large batch can overrun it. ``None`` lets pricing run its
+    pricing stops at 80% of it (HiGHS stops the LP under way), the rounding and its search
+    at 95%, and the MIP gets the rest, but only if that is at least ``_MIP_S_PER_COLUMN``
+    per master column: HiGHS checks its limit only between phases, so a shorter slice would
+    be overrun before the MIP could improve anything. ``None`` lets pricing run its
     ``max_rounds`` rounds and the MIP finish. The MIP stops once within ``relative_gap``
     of the best plan over the generated patterns. ``bound_eur`` is the column generation's
     Lagrangian bound, valid for the whole batch; ``optimal`` is set when the plan is proven
     within ``relative_gap`` of it.
 
     Deterministic (same problem, same plan) whenever no time limit cuts a phase short:
-    pricing rounds are counted, HiGHS's interior point method and its seeded branch and
-    bound are sequential. A phase cut by the clock returns what it had, which can depend on
+    pricing rounds are counted, HiGHS's simplex is sequential and its branch and bound is
+    seeded. A phase cut by the clock returns what it had, which can depend on
     machine load. The plan is never worse than either greedy baseline: both greedy plans
     are patterns of the master, the better one or the cheaper rounded plan is the MIP's
     hint, and it is the fallback. ``bound_eur`` is valid even when no LP round ran: it is
@@ -584,8 +639,8 @@ def allocate_optimized(
     if master.n_columns == 0:
         return _all_backordered(problem, started, "colgen+highs")
     # The rounded LP plan is the MIP's hint when it beats greedy (and the answer when the
-    # budget leaves the MIP no time): on the 2,000 x 50 benchmark 29% above the optimum
-    # after one pricing round, 2-4% after 3-10 rounds, against greedy's 50%.
+    # budget leaves the MIP no time): on the 2,000 x 50 benchmark 6.8% above the optimum
+    # after two pricing rounds, 2.2-2.6% after 3-4, 0.76% at convergence; greedy is 50%.
     start = greedy.line_node
     if cg.rounds:
         rounded = round_master_lp(problem, master, cg.lp_values, rounding_deadline)
@@ -597,8 +652,7 @@ def allocate_optimized(
     if time_limit_s is not None:
         remaining_s = time_limit_s - (time.perf_counter() - started)
     line_node = start
-    # A spent budget skips the MIP: building it and HiGHS's presolve alone overrun.
-    if remaining_s is None or remaining_s > 0:
+    if remaining_s is None or remaining_s >= _MIP_S_PER_COLUMN * master.n_columns:
         candidate = _solve_master_mip(problem, master, start_columns, relative_gap, remaining_s)
         if candidate is not None and plan_cost(problem, candidate) <= plan_cost(problem, start):
             line_node = candidate

@@ -296,3 +296,28 @@ def test_a_budget_cut_before_pricing_still_gives_a_feasible_plan_and_a_bound() -
     assert plan.objective_eur <= allocate_nearest_with_stock(problem).objective_eur + 1e-9
     assert np.isfinite(plan.bound_eur)
     assert plan.bound_eur <= reference.objective_eur + 1e-6
+
+
+def test_rounding_serves_a_backordered_line_through_a_chain_of_moves() -> None:
+    # Three nodes picking one line each. Order 2's SKU is only at node 0; order 0 holds
+    # node 0's slot and could go to node 1, whose slot order 1 holds and could leave for
+    # node 2. With no LP round, rounding serves orders 0 and 1 at their cheapest nodes and
+    # backorders order 2; a single ejection cannot fix it (order 0 has nowhere to go), the
+    # two-move chain can.
+    problem = AllocationProblem(
+        line_order=np.array([0, 1, 2]),
+        line_sku=np.array([1, 2, 0]),
+        line_qty=np.array([1, 1, 1]),
+        available=np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0], [0.0, 0.0, 1.0]]),
+        safety_stock=np.zeros((3, 3)),
+        is_warehouse=np.array([True, True, True]),
+        pick_cost_per_line_eur=np.array([1.0, 1.0, 1.0]),
+        capacity_lines=np.array([1.0, 1.0, 1.0]),
+        eligible=np.ones((3, 3), dtype=bool),
+        ship_cost_eur=np.array([[2.0, 4.0, 9.0], [9.0, 2.0, 4.0], [2.0, 9.0, 9.0]]),
+        late_cost_eur=np.zeros((3, 3)),
+    )
+    cg = generate_patterns(problem, [], max_rounds=0, deadline=None)
+    plan = round_master_lp(problem, cg.master, cg.lp_values, None)
+    assert plan.tolist() == [1, 2, 0]
+    assert plan_cost(problem, plan) == pytest.approx(solve_to_optimality(problem).objective_eur)
