@@ -78,7 +78,13 @@ import numpy as np
 from ortools.math_opt import model_pb2
 from ortools.math_opt.python import mathopt
 
-from optimizer.allocation_colgen import PatternMaster, generate_patterns, new_highs
+from optimizer.allocation_colgen import (
+    PatternMaster,
+    add_master_columns,
+    add_master_rows,
+    generate_patterns,
+    new_highs,
+)
 from optimizer.allocation_search import round_master_lp
 from optimizer.errors import ProblemError
 
@@ -547,7 +553,6 @@ def _solve_master_mip(
     """HiGHS's branch and cut over the generated patterns, at most one per order, from the
     hint; its plan (a node or ``BACKORDER`` per line), or None if it found none. Passed to
     highspy directly: the MathOpt proto of the same model costs a tenth of a second more."""
-    matrix = master.matrix()
     n = master.n_columns
     # HiGHS's branch and bound is deterministic for a fixed seed (new_highs sets it).
     highs = new_highs()
@@ -555,21 +560,8 @@ def _solve_master_mip(
     highs.setOptionValue("mip_abs_gap", 1e-6)
     if time_limit_s is not None:
         highs.setOptionValue("time_limit", max(time_limit_s, 0.01))
-    n_rows = len(master.rhs)
-    empty = np.zeros(0, dtype=np.int32)
-    highs.addRows(
-        n_rows, np.full(n_rows, -highspy.kHighsInf), master.rhs, 0, empty, empty, np.zeros(0)
-    )
-    highs.addCols(
-        n,
-        np.asarray(master.cost_eur),
-        np.zeros(n),
-        np.ones(n),
-        matrix.nnz,
-        matrix.indptr[:-1].astype(np.int32),
-        matrix.indices.astype(np.int32),
-        matrix.data,
-    )
+    add_master_rows(highs, master)
+    add_master_columns(highs, master, 0, 1.0)
     highs.changeColsIntegrality(
         n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger)
     )

@@ -330,6 +330,33 @@ def new_highs() -> highs_core._Highs:
     return highs
 
 
+def add_master_rows(highs: highs_core._Highs, master: PatternMaster) -> None:
+    """The master's rows, ``A @ lam <= rhs``, into an empty HiGHS model."""
+    n_rows = len(master.rhs)
+    empty = np.zeros(0, dtype=np.int32)
+    highs.addRows(
+        n_rows, np.full(n_rows, -highspy.kHighsInf), master.rhs, 0, empty, empty, np.zeros(0)
+    )
+
+
+def add_master_columns(
+    highs: highs_core._Highs, master: PatternMaster, first: int, upper: float
+) -> None:
+    """The master's columns ``first..`` into HiGHS, each in ``[0, upper]``."""
+    n = master.n_columns - first
+    matrix = master.matrix(first)
+    highs.addCols(
+        n,
+        np.asarray(master.cost_eur[first:]),
+        np.zeros(n),
+        np.full(n, upper),
+        matrix.nnz,
+        matrix.indptr[:-1].astype(np.int32),
+        matrix.indices.astype(np.int32),
+        matrix.data,
+    )
+
+
 class _MasterLp:
     """The master LP in one HiGHS instance that keeps its basis between rounds.
 
@@ -345,30 +372,14 @@ class _MasterLp:
         # are added (dual simplex would restart from a dual infeasible basis).
         self.highs.setOptionValue("presolve", "off")
         self.highs.setOptionValue("simplex_strategy", 4)
-        n_rows = len(master.rhs)
-        empty = np.zeros(0, dtype=np.int32)
-        self.highs.addRows(
-            n_rows, np.full(n_rows, -highspy.kHighsInf), master.rhs, 0, empty, empty, np.zeros(0)
-        )
+        add_master_rows(self.highs, master)
         self.n_columns = 0
 
     def add_new_columns(self) -> None:
         """Pass the master's columns added since the last call to HiGHS."""
-        first, n = self.n_columns, self.master.n_columns - self.n_columns
-        if n <= 0:
-            return
-        matrix = self.master.matrix(first)
-        self.highs.addCols(
-            n,
-            np.asarray(self.master.cost_eur[first:]),
-            np.zeros(n),
-            np.full(n, highspy.kHighsInf),
-            matrix.nnz,
-            matrix.indptr[:-1].astype(np.int32),
-            matrix.indices.astype(np.int32),
-            matrix.data,
-        )
-        self.n_columns += n
+        if self.master.n_columns > self.n_columns:
+            add_master_columns(self.highs, self.master, self.n_columns, highspy.kHighsInf)
+            self.n_columns = self.master.n_columns
 
     def start_from(self, columns: np.ndarray) -> None:
         """Start the simplex from a feasible plan's basis: its ``columns`` (at most one per
