@@ -8,13 +8,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ortools.constraint_solver import pywrapcp
 
 from optimizer.construct import solve_baseline
 from optimizer.errors import ProblemError
 from optimizer.feasibility import check_plan, check_solomon
 from optimizer.instances import Instance, read_solomon
 from optimizer.problems import RoutePlan, RoutingProblem, Vehicle
-from optimizer.routing import TUNED_STARTS, RoutingParams, _Model, _portfolio, solve_ortools
+from optimizer.routing import (
+    TUNED_GLS_LAMBDA,
+    TUNED_STARTS,
+    RoutingParams,
+    _Model,
+    _portfolio,
+    search_parameters,
+    solve_ortools,
+)
 from tests.optimizer.test_construct import make_problem
 
 FAST = RoutingParams(deterministic=True, solution_limit=200)
@@ -198,6 +207,20 @@ def test_tuned_portfolio_splits_the_budget() -> None:
     assert len({r.first_solution_strategy for r in runs}) == 2
     assert len(_portfolio(RoutingParams(search="plain"))) == 1
     assert len(_portfolio(RoutingParams(first_solution="savings"))) == 1
+
+
+def test_plain_preset_keeps_ortools_defaults() -> None:
+    # The benchmark's anchor must stay OR-Tools' textbook setup: only the tuned preset
+    # changes the penalty weight and the operators.
+    default = pywrapcp.DefaultRoutingSearchParameters()
+    plain = search_parameters(RoutingParams(search="plain"))
+    tuned = search_parameters(RoutingParams())
+    assert plain.guided_local_search_lambda_coefficient == pytest.approx(
+        default.guided_local_search_lambda_coefficient
+    )
+    assert plain.local_search_operators == default.local_search_operators
+    assert tuned.guided_local_search_lambda_coefficient == pytest.approx(TUNED_GLS_LAMBDA)
+    assert tuned.local_search_operators != default.local_search_operators
 
 
 def test_timed_tuned_search_keeps_its_budget() -> None:
