@@ -58,9 +58,13 @@ FIRST_SOLUTIONS = {
 TUNED_STARTS = ("path_cheapest_arc", "savings")
 # Guided local search's penalty weight, as a fraction of the mean arc cost of a local optimum
 # (OR-Tools' default is 0.1). Heavier penalties push the search out of a local optimum
-# sooner, which pays on loose time windows (Solomon 2-series at 10 s, one start, mean gap
-# to best-known C2/R2/RC2: 0.95/-4.29/-6.74 at 0.1, 0.26/-4.95/-7.27 at 0.2); on tight
-# windows the close-node operators below do the work (see ``search_parameters``).
+# sooner, which pays on loose time windows. Solomon at 10 s per instance, mean gap to
+# best-known for C1/R1/RC1/C2/R2/RC2, separate runs (noise about 0.4 points):
+#   one PATH_CHEAPEST_ARC start, default operators (plain), 0.1:  0.94/1.21/4.24/0.95/-4.29/-6.74
+#   the same at 0.2:                                               2.67/0.61/4.41/0.26/-4.95/-7.27
+#   this portfolio with the close-node operators, 0.1:             -/-/-/1.61/-3.63/-6.00
+#   this portfolio with the close-node operators, 0.2:             0.39/0.13/2.41/0.70/-4.18/-6.80
+#   this portfolio with the close-node operators, 0.3:             0.39/-0.22/2.27/1.38/-3.84/-6.29
 TUNED_GLS_LAMBDA = 0.2
 METAHEURISTICS = {
     "guided_local_search": routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH,
@@ -79,9 +83,10 @@ class RoutingParams:
     accepted solutions, so the same problem always gives the same plan; for the simulation).
     ``search`` picks a preset: ``"tuned"`` (the default: a portfolio of guided local searches
     from different first solutions, each with an equal share of the budget, with two extra
-    large-neighbourhood operators; the best plan is kept) or ``"plain"`` (OR-Tools' textbook
-    setup: PATH_CHEAPEST_ARC + guided local search with default operators, the benchmark's
-    anchor). ``first_solution`` replaces the tuned portfolio (or the plain start) by one start.
+    large-neighbourhood operators and a heavier penalty weight; the best plan is kept) or
+    ``"plain"`` (OR-Tools' textbook setup: PATH_CHEAPEST_ARC + guided local search with
+    default operators and penalty weight, the benchmark's anchor). ``first_solution``
+    replaces the tuned portfolio (or the plain start) by one start.
     """
 
     time_limit_s: float = 10.0
