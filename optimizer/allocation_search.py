@@ -54,6 +54,11 @@ _MAX_EVICTION_TRIES = 8
 _CHAIN_HOPS = 3
 
 
+def _nodes_used(nodes: np.ndarray) -> set[int]:
+    """The nodes a pattern ships from (a backordered line, ``-1``, uses none)."""
+    return {node for node in nodes.tolist() if node >= 0}
+
+
 class _State:
     """A plan under construction: residual stock and capacity and each order's value."""
 
@@ -115,7 +120,7 @@ class _State:
 
     def pattern_value(self, order: int, nodes: np.ndarray) -> float:
         """The value of serving ``order``'s lines at ``nodes`` (``-1`` = backorder)."""
-        used = {node for node in nodes.tolist() if node >= 0}
+        used = _nodes_used(nodes)
         served = nodes >= 0
         return float(
             (self.pick[nodes[served]] - self.backorder).sum()
@@ -357,8 +362,7 @@ def _move_line(
     old_nodes, old_value = state.release(order)
     nodes = old_nodes.copy()
     nodes[state.lines_list[order].index(line)] = node
-    n_used = len({v for v in nodes.tolist() if v >= 0})
-    if n_used > state.problem.max_nodes_per_order or not state.fits(
+    if len(_nodes_used(nodes)) > state.problem.max_nodes_per_order or not state.fits(
         order, nodes, state.free, state.cap
     ):
         state.take(order, old_nodes, old_value)
@@ -451,7 +455,7 @@ def _move_by_chains(state: _State, deadline: float | None) -> bool:
             order = int(problem.line_order[line])
             nodes = state.line_node[state.lines[order]]
             nodes[state.lines_list[order].index(line)] = n
-            if len({v for v in nodes.tolist() if v >= 0}) > problem.max_nodes_per_order:
+            if len(_nodes_used(nodes)) > problem.max_nodes_per_order:
                 continue
             estimate = state.pattern_value(order, nodes) - state.value[order] + exit_cost[k]
             if estimate < -_TOL_EUR:
